@@ -126,3 +126,20 @@ def test_transformers_backend_on_fixture_model():
     assert all(c.text and 0 < c.tokens <= 16 and c.finish_reason in ("stop", "length") for c in out[0])
     r = GRM(backend, sampling=Sampling(max_tokens=24), max_retries=0).score("2+2?", ["4", "5"], k=2)
     assert len(r.samples) == 2 and all(j.text for j in r.samples)
+
+
+@pytest.mark.slow
+def test_llamacpp_counts_each_completions_tokens():
+    """n completions of one prompt: every choice reports its own token count (llama.cpp's usage
+    covers only the first), so throughput figures and the store's token column are right."""
+    from rewardscale import models
+    from rewardscale.backends.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(models.model_path(models.FIXTURE_MODEL), parallel=3, ctx_per_slot=512)
+    try:
+        job = GenerationRequest(({"role": "user", "content": "Write a long poem about the sea."},), n=3, seed=3)
+        out = backend.generate([job], Sampling(temperature=0.8, max_tokens=12))
+    finally:
+        backend.close()
+    assert len(out[0]) == 3
+    assert all(c.finish_reason == "length" and c.tokens == 12 for c in out[0])

@@ -70,17 +70,20 @@ class LlamaCppBackend:
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
+            # usage counts only the parent task's tokens; per-choice logprobs give each choice's
+            # token count (one entry per token) at no measurable cost
+            "logprobs": True,
         }
         out = self._server.handle_chat_completions(body)
         if not isinstance(out, dict) or "choices" not in out:
             return failed(req.n, f"llama.cpp error: {str(out)[:300]}")
         choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
-        tokens = out.get("usage", {}).get("completion_tokens", 0) // max(1, len(choices))
+        fallback = out.get("usage", {}).get("completion_tokens", 0)
         completions = [
             Completion(
                 text=c.get("message", {}).get("content") or "",
                 finish_reason=c.get("finish_reason"),
-                tokens=tokens,
+                tokens=len((c.get("logprobs") or {}).get("content") or ()) or fallback,
             )
             for c in choices
         ]
