@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from . import plan as planning
 from .backends.base import Backend, Completion, GenerationRequest
@@ -17,12 +17,31 @@ from .store import SampleStore, stored_generate
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
 from .verdict import VerdictCompletion, VerdictRequest, can_force, expected_scores, forcing_prefix
-from .vote import pick_best, totals, win_probability
+from .vote import check_k_meta, default_k_meta, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
 T = TypeVar("T")
 SCORE_MODES = ("integer", "expected")
 TOP_LOGPROBS = 20  # alternatives per token in expected mode (all of 1..10 fit)
+
+
+class SampleScorer(Protocol):
+    """What MetaRM@k needs from a meta RM (`rewardscale.metarm.MetaRM` is one): q in [0, 1] per
+    sample, None for samples it does not score (those that did not parse)."""
+
+    def score_samples(
+        self, requests: Sequence[Request], judgments: Sequence[Sequence[Judgment]]
+    ) -> list[list[float | None]]: ...
+
+
+def resolve_k_meta(k: int, k_meta: int | None, meta_rm: SampleScorer | None) -> int | None:
+    """The k_meta MetaRM@k uses (default k // 2, at least 1), or None for plain Voting@k; raises
+    ValueError for k_meta outside 1..k or a k_meta without a meta RM."""
+    if meta_rm is None:
+        if k_meta is not None:
+            raise ValueError("k_meta needs a meta RM (meta_rm=...): MetaRM@k ranks the samples by its q")
+        return None
+    return check_k_meta(default_k_meta(k) if k_meta is None else k_meta, k)
 
 
 @dataclass
@@ -40,6 +59,13 @@ def _to_original(shown: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...
     for pos, orig in enumerate(permutation):
         original[orig] = shown[pos]
     return tuple(original)
+
+
+def with_q(judgments: Sequence[Sequence[Judgment]], qs: Sequence[Sequence[float | None]]) -> list[list[Judgment]]:
+    """The judgments with their meta RM scores recorded (`Judgment.q`)."""
+    if len(qs) != len(judgments) or any(len(a) != len(b) for a, b in zip(qs, judgments)):
+        raise ValueError("the meta RM returned a different number of scores than there are samples")
+    return [[replace(j, q=q) for j, q in zip(js, q_row)] for js, q_row in zip(judgments, qs)]
 
 
 def retry_seed(spec: SampleSpec, attempt: int) -> int:
@@ -128,25 +154,38 @@ class GRM:
         k: int = 8,
         id: str | None = None,
         progress: ProgressFn | None = None,
+        meta_rm: SampleScorer | None = None,
+        k_meta: int | None = None,
     ) -> Reward:
-        """Score the responses to one query (string or chat messages) with Voting@k."""
+        """Score the responses to one query (string or chat messages) with Voting@k, or with
+        MetaRM@k when `meta_rm` is given: the top `k_meta` samples by the meta RM's q vote
+        (default k // 2)."""
         if isinstance(query, Request):
             request = query
         else:
             if responses is None:
                 raise TypeError("score(query, responses, k=...) needs the responses")
             request = Request.make(query, responses, id=id)
-        return self.score_batch([request], k=k, progress=progress)[0]
+        return self.score_batch([request], k=k, progress=progress, meta_rm=meta_rm, k_meta=k_meta)[0]
 
     def score_batch(
-        self, requests: Sequence[Request | dict], k: int = 8, progress: ProgressFn | None = None
+        self,
+        requests: Sequence[Request | dict],
+        k: int = 8,
+        progress: ProgressFn | None = None,
+        meta_rm: SampleScorer | None = None,
+        k_meta: int | None = None,
     ) -> list[Reward]:
-        """Score many requests; all their samples go to the backend together (one batch)."""
+        """Score many requests; all their samples go to the backend together (one batch). With
+        `meta_rm`, every sample gets its q and the top `k_meta` vote (MetaRM@k)."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        k_meta = resolve_k_meta(k, k_meta, meta_rm)  # before any sampling: bad settings cost nothing
         reqs = [r if isinstance(r, Request) else Request.from_dict(r) for r in requests]
         judgments = self.sample(reqs, k, progress)
-        return [self.vote(r, js, k) for r, js in zip(reqs, judgments)]
+        if meta_rm is not None:
+            judgments = with_q(judgments, meta_rm.score_samples(reqs, judgments))
+        return [self.vote(r, js, k, k_meta=k_meta) for r, js in zip(reqs, judgments)]
 
     def plan(self, request: Request, k: int) -> list[SampleSpec]:
         return planning.plan(request.n, k, seed=planning.request_seed(request, self.seed), shuffle=self.shuffle)
@@ -288,10 +327,19 @@ class GRM:
             note=parsed.note,
         )
 
-    def vote(self, request: Request, samples: Sequence[Judgment], k: int) -> Reward:
-        """Voting@k over the valid samples; abstentions are kept in `samples` with their status."""
-        rewards = totals(samples, request.n, self.score_mode)
-        any_valid = any(j.valid for j in samples)
+    def vote(self, request: Request, samples: Sequence[Judgment], k: int, k_meta: int | None = None) -> Reward:
+        """Voting@k over the valid samples; abstentions are kept in `samples` with their status.
+
+        With `k_meta` (MetaRM@k), only the top k_meta samples by their `q` vote."""
+        selected = None
+        if k_meta is None:
+            rewards = totals(samples, request.n, self.score_mode)
+            any_valid = any(j.valid for j in samples)
+            method = "voting" if self.score_mode == "integer" else "voting-expected"
+        else:
+            rewards, selected = metarm_totals(samples, [j.q for j in samples], request.n, k_meta, self.score_mode)
+            any_valid = any(samples[i].valid for i in selected)
+            method = "metarm" if self.score_mode == "integer" else "metarm-expected"
         tie_seed = planning.request_seed(request, self.seed) ^ 0x5EED
         return Reward(
             request=request,
@@ -300,7 +348,9 @@ class GRM:
             win_prob=win_probability(rewards, any_valid),
             samples=list(samples),
             k=k,
-            method="voting" if self.score_mode == "integer" else "voting-expected",
+            method=method,
+            k_meta=k_meta,
+            selected=selected,
         )
 
     def close(self) -> None:

@@ -153,6 +153,7 @@ class Judgment:
     finish_reason: str | None = None
     note: str = ""
     expected: tuple[float, ...] | None = None  # expected-score mode: E[score] per response, original order
+    q: float | None = None  # meta RM: probability that this sample's scores are correct (MetaRM@k)
 
     @property
     def valid(self) -> bool:
@@ -173,6 +174,7 @@ class Judgment:
             "note": self.note,
             "text": self.text,
             **({"expected": list(self.expected)} if self.expected is not None else {}),
+            **({"q": self.q} if self.q is not None else {}),
         }
 
     @classmethod
@@ -190,6 +192,7 @@ class Judgment:
             finish_reason=d.get("finish_reason"),
             note=d.get("note", ""),
             expected=None if d.get("expected") is None else tuple(d["expected"]),
+            q=d.get("q"),
         )
 
 
@@ -201,6 +204,9 @@ class Reward:
     valid). `best` is the argmax, ties broken by a seeded random choice (None when every sample
     abstained); `win_prob[i]` is the expected value of "i is chosen" under that tie-break
     (1/#tied for each tied leader), for tie-aware accuracy.
+
+    MetaRM@k (`method` "metarm"): every sample carries its meta RM score `q`; only the `k_meta`
+    samples at positions `selected` (the top k_meta by q) voted, so `rewards` sums those.
     """
 
     request: Request
@@ -210,10 +216,17 @@ class Reward:
     samples: list[Judgment] = field(default_factory=list)
     k: int = 0
     method: str = "voting"
+    k_meta: int | None = None
+    selected: list[int] | None = None  # MetaRM@k: positions in `samples` of the samples that voted
 
     @property
     def n_valid(self) -> int:
         return sum(j.valid for j in self.samples)
+
+    @property
+    def voters(self) -> list[Judgment]:
+        """The samples whose scores are in `rewards` (all of them, or MetaRM@k's selection)."""
+        return self.samples if self.selected is None else [self.samples[i] for i in self.selected]
 
     @property
     def n_abstained(self) -> int:
@@ -221,8 +234,8 @@ class Reward:
 
     @property
     def mean_scores(self) -> list[float | None]:
-        """Per-response mean score on 1..10 over the valid samples (None when none was valid)."""
-        n = self.n_valid
+        """Per-response mean score on 1..10 over the valid samples that voted (None when none was valid)."""
+        n = sum(j.valid for j in self.voters)
         return [r / n if n else None for r in self.rewards]
 
     def to_dict(self, samples: bool = True) -> dict[str, Any]:
@@ -237,6 +250,9 @@ class Reward:
             "n_abstained": self.n_abstained,
             "request": self.request.to_dict(),
         }
+        if self.k_meta is not None:
+            d["k_meta"] = self.k_meta
+            d["selected"] = self.selected
         if samples:
             d["samples"] = [j.to_dict() for j in self.samples]
         return d
@@ -251,4 +267,6 @@ class Reward:
             samples=[Judgment.from_dict(s) for s in d.get("samples", [])],
             k=d.get("k", 0),
             method=d.get("method", "voting"),
+            k_meta=d.get("k_meta"),
+            selected=d.get("selected"),
         )

@@ -43,3 +43,51 @@ def pick_best(rewards: Sequence[float], seed: int, any_valid: bool = True) -> in
         return None
     tied = leaders(rewards)
     return tied[0] if len(tied) == 1 else random.Random(seed).choice(tied)
+
+
+# ---------------------------------------------------------------- MetaRM@k (guided voting)
+
+
+def default_k_meta(k: int) -> int:
+    """The paper's default: keep half of the k samples (at least one)."""
+    return max(1, k // 2)
+
+
+def check_k_meta(k_meta: int, k: int) -> int:
+    """Raise ValueError unless 1 <= k_meta <= k; return k_meta."""
+    if k_meta < 1:
+        raise ValueError(f"k_meta must be >= 1, got {k_meta}")
+    if k_meta > k:
+        raise ValueError(f"k_meta = {k_meta} is more than k = {k}: MetaRM@k keeps k_meta of the k samples")
+    return k_meta
+
+
+def _missing(q: float | None) -> bool:
+    return q is None or q != q  # None or NaN
+
+
+def meta_order(q: Sequence[float | None], valid: Sequence[bool]) -> list[int]:
+    """Sample positions, best first, in the order MetaRM@k keeps them: valid samples with a q
+    before the rest (an abstaining sample only fills a slot when too few valid ones exist),
+    higher q first, ties in q broken by the lower position (deterministic)."""
+    return sorted(
+        range(len(q)),
+        key=lambda i: (not valid[i] or _missing(q[i]), 0.0 if _missing(q[i]) else -float(q[i])),  # type: ignore[arg-type]
+    )  # sorted() is stable: equal keys keep position order
+
+
+def select_top(samples: Sequence[Judgment], q: Sequence[float | None], k_meta: int) -> list[int]:
+    """Positions (ascending) of the k_meta samples MetaRM@k votes with (see `meta_order`)."""
+    if len(q) != len(samples):
+        raise ValueError(f"{len(q)} meta RM scores for {len(samples)} samples")
+    check_k_meta(k_meta, len(samples))
+    return sorted(meta_order(q, [j.valid for j in samples])[:k_meta])
+
+
+def metarm_totals(
+    samples: Sequence[Judgment], q: Sequence[float | None], n: int, k_meta: int, mode: str = "integer"
+) -> tuple[list[float], list[int]]:
+    """MetaRM@k: keep the top k_meta samples by q and sum their scores (Voting over those only).
+    Returns (per-response totals, positions of the samples kept)."""
+    kept = select_top(samples, q, k_meta)
+    return totals([samples[i] for i in kept], n, mode), kept

@@ -13,6 +13,11 @@ i.i.d.-like order assignments, which is what the subsets are.
 Scores are an array (K, n) with NaN where a sample abstained (did not parse). A subset's vote
 sums the valid scores; a subset with no valid sample ties every response. Ties count 1/#tied
 (`expected`) or by a seeded random choice (`sampled`).
+
+MetaRM@k from the same run: each k-subset keeps its top k_meta samples by the meta RM's q (the
+order of `rewardscale.vote.meta_order`: valid before abstaining, higher q first, lower sample
+index on ties) and votes over those. With the same seed it uses the same subsets as Voting@k, so
+the two curves are paired.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from itertools import combinations
 from math import comb
 
 import numpy as np
+
+from ..vote import check_k_meta, meta_order
 
 
 @dataclass(frozen=True)
@@ -67,14 +74,58 @@ def voting_accuracy(
     good = np.asarray(good, dtype=bool)
     rng = np.random.default_rng(seed)
     idx, exact = subsets(scores.shape[0], k, rng, exact_limit, mc_subsets)
-    leaders = vote_subsets(scores, idx)
+    return _estimate(vote_subsets(scores, idx), good, rng, exact)
+
+
+def rank_order(scores: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, rank) of one example's K samples for MetaRM@k: `order[r]` is the sample at rank r
+    (0 = kept first), `rank[i]` the rank of sample i. NaN q = not scored (abstained)."""
+    valid = ~np.isnan(scores).any(axis=1)
+    qs = [None if np.isnan(x) else float(x) for x in np.asarray(q, dtype=float)]
+    order = np.array(meta_order(qs, valid.tolist()), dtype=np.int64)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return order, rank
+
+
+def top_by_q(idx: np.ndarray, order: np.ndarray, rank: np.ndarray, k_meta: int) -> np.ndarray:
+    """(S, k_meta) sample indices: each subset's (row of idx) top k_meta samples by rank."""
+    return order[np.sort(rank[idx], axis=1)[:, :k_meta]]
+
+
+def metarm_accuracy(
+    scores: np.ndarray,
+    q: np.ndarray,
+    good: np.ndarray,
+    k: int,
+    k_meta: int | None = None,
+    seed: int = 0,
+    exact_limit: int = 20_000,
+    mc_subsets: int = 4_000,
+) -> KEstimate:
+    """Estimated MetaRM@k accuracy of one example: scores (K, n), q (K,) (NaN = not scored),
+    good (n,) bool; k_meta defaults to k // 2 (at least 1). Same seed, same subsets as
+    `voting_accuracy`."""
+    scores = np.asarray(scores, dtype=float)
+    good = np.asarray(good, dtype=bool)
+    k_meta = check_k_meta(max(1, k // 2) if k_meta is None else k_meta, k)
+    if len(q) != scores.shape[0]:
+        raise ValueError(f"{len(q)} q values for {scores.shape[0]} samples")
+    rng = np.random.default_rng(seed)
+    idx, exact = subsets(scores.shape[0], k, rng, exact_limit, mc_subsets)
+    order, rank = rank_order(scores, q)
+    return _estimate(vote_subsets(scores, top_by_q(idx, order, rank, k_meta)), good, rng, exact)
+
+
+def _estimate(leaders: np.ndarray, good: np.ndarray, rng: np.random.Generator, exact: bool) -> KEstimate:
+    """Tie-aware and seeded-tie-break accuracy from the leaders mask (S, n) of S subsets."""
     n_lead = leaders.sum(axis=1)
     expected = float(((leaders & good).sum(axis=1) / n_lead).mean())
     # seeded random tie-break: pick the r-th leader, r uniform in [0, n_lead)
-    r = np.floor(rng.random(len(idx)) * n_lead).astype(int)
+    r = np.floor(rng.random(len(leaders)) * n_lead).astype(int)
     chosen = np.argmax(np.cumsum(leaders, axis=1) > r[:, None], axis=1)
     sampled = float(good[chosen].mean())
-    return KEstimate(expected, sampled, exact, len(idx))
+    return KEstimate(expected, sampled, exact, len(leaders))
 
 
 def voting_scores(scores: np.ndarray, k: int, seed: int = 0, replicates: int = 200) -> np.ndarray:
@@ -85,10 +136,31 @@ def voting_scores(scores: np.ndarray, k: int, seed: int = 0, replicates: int = 2
     A metric averaged over replicates (e.g. ROC-AUC) is an unbiased estimate of that metric
     for a fresh Voting@k run.
     """
+    return _binary_scores(scores, None, k, None, seed, replicates)
+
+
+def metarm_scores(
+    scores: np.ndarray, q: np.ndarray, k: int, k_meta: int | None = None, seed: int = 0, replicates: int = 200
+) -> np.ndarray:
+    """MetaRM@k for single-response examples: like `voting_scores` (same seed, same subsets), but
+    each k-subset keeps its top k_meta samples by q (E, K) before averaging."""
+    k_meta = check_k_meta(max(1, k // 2) if k_meta is None else k_meta, k)
+    return _binary_scores(scores, q, k, k_meta, seed, replicates)
+
+
+def _binary_scores(
+    scores: np.ndarray, q: np.ndarray | None, k: int, k_meta: int | None, seed: int, replicates: int
+) -> np.ndarray:
     E, K = scores.shape
     rng = np.random.default_rng(seed)
     reps = 1 if k == K else replicates
     idx = np.argsort(rng.random((reps, E, K)), axis=2)[:, :, :k]
+    if q is not None and k_meta is not None:
+        kept = np.empty((reps, E, k_meta), dtype=np.int64)
+        for e in range(E):
+            order, rank = rank_order(scores[e][:, None], q[e])
+            kept[:, e] = top_by_q(idx[:, e], order, rank, k_meta)
+        idx = kept
     picked = np.take_along_axis(np.broadcast_to(scores, (reps, E, K)), idx, axis=2)
     with warnings.catch_warnings():  # all-NaN rows (no valid sample) give NaN, on purpose
         warnings.simplefilter("ignore", RuntimeWarning)

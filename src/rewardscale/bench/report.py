@@ -105,6 +105,49 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def metarm_markdown(results: dict[str, Any]) -> list[str]:
+    """The MetaRM@k table: score [95% CI] and MetaRM@k - Voting@k [95% CI of the paired difference]."""
+    ks = [str(k) for k in results["ks"]]
+    m = results["metarm"]
+    lines = [
+        "## MetaRM@k (same K samples)",
+        "",
+        f"Meta RM: `{m.get('model', '?')}`; k_meta per k: "
+        + ", ".join(f"{k}: {m['k_meta'][k]}" for k in ks)
+        + (
+            f"; scoring {m['seconds_per_sample'] * 1000:.1f} ms per sample"
+            if m.get("seconds_per_sample") is not None
+            else ""
+        ),
+        "",
+        "| benchmark | " + " | ".join(f"MetaRM@{k}" for k in ks) + " |",
+        "|---|" + "---:|" * len(ks),
+    ]
+    for name, b in results["benchmarks"].items():
+        c = b.get("curve_metarm", {})
+        cells = [f"{pct(c[k]['score'])} [{pct(c[k]['ci'][0])}, {pct(c[k]['ci'][1])}]" for k in ks if k in c]
+        lines.append(f"| {PRETTY.get(name, name)} | " + " | ".join(cells) + " |")
+    if "overall" in results and "curve_metarm" in results["overall"]:
+        o = results["overall"]["curve_metarm"]
+        lines.append("| **Overall** | " + " | ".join(pct(o[k]) for k in ks) + " |")
+    lines += ["", "| benchmark | " + " | ".join(f"Δ@{k}" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    for name, b in results["benchmarks"].items():
+        c, v = b.get("curve_metarm", {}), b["curve"]
+        cells = [
+            f"{100 * (c[k]['score'] - v[k]['score']):+.1f} [{100 * c[k]['diff_ci'][0]:+.1f}, "
+            f"{100 * c[k]['diff_ci'][1]:+.1f}]"
+            for k in ks
+            if k in c
+        ]
+        lines.append(f"| {PRETTY.get(name, name)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Δ = MetaRM@k − Voting@k in points, with the 95% bootstrap interval of the paired difference "
+        "(same examples, same k-subsets).",
+    ]
+    return lines
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     """Score versus k (log2 axis) per benchmark with its 95% band; Overall dashed; baselines as
     horizontal dotted lines."""
@@ -123,8 +166,16 @@ def plot(results: dict[str, Any], path: Path) -> None:
         hi = [100 * b["curve"][str(k)]["ci"][1] for k in ks]
         (line,) = ax.plot(ks, y, marker="o", label=f"{PRETTY.get(name, name)} (n={b['n_examples']})")
         ax.fill_between(ks, lo, hi, alpha=0.15, color=line.get_color())
+        if "curve_metarm" in b:
+            ym = [100 * b["curve_metarm"][str(k)]["score"] for k in ks]
+            ax.plot(
+                ks, ym, marker="^", linestyle="-.", color=line.get_color(), label=f"{PRETTY.get(name, name)} MetaRM@k"
+            )
     if "overall" in results:
         ax.plot(ks, [100 * results["overall"]["curve"][str(k)] for k in ks], "k--", marker="s", label="Overall")
+        if "curve_metarm" in results["overall"]:
+            ym = [100 * results["overall"]["curve_metarm"][str(k)] for k in ks]
+            ax.plot(ks, ym, "k-.", marker="^", label="Overall MetaRM@k")
     for bl in results.get("baselines", []):
         for name, r in bl["benchmarks"].items():
             ax.axhline(100 * r["score"], linestyle=":", color="gray")
@@ -134,7 +185,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("k (samples voted, log2)")
     ax.set_ylabel("score (%)")
     model = results.get("meta", {}).get("model", "")
-    title = f"Voting@k from one K={results['K']} run" + (f": {model}" if model else "")
+    what = "Voting@k and MetaRM@k" if results.get("metarm") else "Voting@k"
+    title = f"{what} from one K={results['K']} run" + (f": {model}" if model else "")
     if results.get("partial"):
         title += f" (partial: {results['partial']['examples_complete']}/{results['partial']['examples_total']})"
     ax.set_title(title, fontsize=10)

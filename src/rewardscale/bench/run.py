@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..batch import write_jsonl_atomic
-from ..grm import GRM
+from ..grm import GRM, SampleScorer, with_q
 from .loaders import load
 from .report import write_report
 from .runner import BenchData, StoreOnly, evaluate, sample_benchmarks, sample_stored_only
@@ -41,11 +42,19 @@ def run_bench(
     with_plot: bool = True,
     on_total: Callable[[int], None] | None = None,
     stored_only: bool = False,
+    meta_rm: SampleScorer | None = None,
+    k_meta: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmarks `names` (data from `sources`, same order) and write the report.
 
     stored_only: generate nothing; report on the examples whose samples are all in the GRM's
-    store already (a partial report of a run still going or stopped; marked as partial)."""
+    store already (a partial report of a run still going or stopped; marked as partial).
+    meta_rm: also score every sample with this meta RM and report MetaRM@k next to Voting@k
+    (same K samples; k_meta = k // 2, or `k_meta` capped at k)."""
+    if k_meta is not None and meta_rm is None:
+        raise ValueError("--k-meta needs --meta-rm")
+    if k_meta is not None and k_meta < 1:
+        raise ValueError(f"k_meta must be >= 1, got {k_meta}")
     if len(names) != len(sources):
         raise ValueError(f"give one --data per benchmark: {len(names)} benchmarks, {len(sources)} --data")
     benches = [BenchData(n, load(n, s, limit=limit)) for n, s in zip(names, sources)]
@@ -64,7 +73,12 @@ def run_bench(
         partial = {"examples_complete": kept, "examples_total": total}
     else:
         sample_benchmarks(grm, benches, K, progress)
-    results = evaluate(benches, ks, seed=seed)
+    metarm_meta: dict[str, Any] = {}
+    if meta_rm is not None:
+        metarm_meta = attach_q(benches, meta_rm)
+    results = evaluate(benches, ks, seed=seed, metarm=meta_rm is not None, k_meta=k_meta)
+    if metarm_meta:
+        results["metarm"].update(metarm_meta)
     if partial:
         results["partial"] = partial
     results["meta"] = {
@@ -81,7 +95,26 @@ def run_bench(
     return results
 
 
+def attach_q(benches: Sequence[BenchData], meta_rm: SampleScorer) -> dict[str, Any]:
+    """Score every sample with the meta RM (recorded as `Judgment.q`); returns its cost."""
+    requests = [[e.request for e in b.examples] for b in benches]
+    start = time.perf_counter()
+    scored = 0
+    for b, reqs in zip(benches, requests):
+        b.judgments = with_q(b.judgments, meta_rm.score_samples(reqs, b.judgments))
+        scored += sum(j.q is not None for js in b.judgments for j in js)
+    seconds = time.perf_counter() - start
+    return {
+        "model": str(getattr(meta_rm, "path", type(meta_rm).__name__)),
+        "samples_scored": scored,
+        "seconds": seconds,
+        "seconds_per_sample": seconds / scored if scored else None,
+    }
+
+
 def _sample_rows(benches: Sequence[BenchData]):
+    """One row per example: its label, its request (query messages + responses: the text a meta RM
+    reads) and every sample (with `q` when a meta RM scored it)."""
     for b in benches:
         for e, js in zip(b.examples, b.judgments):
             yield {
@@ -90,6 +123,7 @@ def _sample_rows(benches: Sequence[BenchData]):
                 "subset": e.subset,
                 "good": list(e.good),
                 "has_error": e.has_error,
+                "request": e.request.to_dict(),
                 "samples": [j.to_dict() for j in js],
             }
 

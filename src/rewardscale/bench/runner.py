@@ -16,7 +16,7 @@ import numpy as np
 
 from ..grm import GRM
 from ..types import Judgment
-from .estimator import voting_accuracy, voting_scores
+from .estimator import metarm_accuracy, metarm_scores, voting_accuracy, voting_scores
 from .examples import Example, Kind
 from .metrics import OVERALL_MEMBERS, SCORERS, bootstrap_ci, rewardbench_sections, roc_auc
 
@@ -90,6 +90,16 @@ def score_matrix(judgments: Sequence[Judgment], n: int) -> np.ndarray:
     return m
 
 
+def q_vector(judgments: Sequence[Judgment]) -> np.ndarray:
+    """(K,) meta RM scores, NaN where a sample has none (it did not parse)."""
+    return np.array([np.nan if j.q is None else j.q for j in judgments], dtype=float)
+
+
+def k_meta_for(k: int, k_meta: int | None) -> int:
+    """The k_meta used at k: k // 2 (at least 1) by default, else the given one capped at k."""
+    return max(1, k // 2) if k_meta is None else min(k_meta, k)
+
+
 def _seed(*parts: Any) -> int:
     return zlib.crc32(repr(parts).encode())
 
@@ -139,14 +149,29 @@ def position_bias(judgments: Sequence[Sequence[Judgment]]) -> dict[str, Any]:
     }
 
 
-def evaluate(benches: Sequence[BenchData], ks: Sequence[int], seed: int = 0, resamples: int = 1000) -> dict[str, Any]:
+def evaluate(
+    benches: Sequence[BenchData],
+    ks: Sequence[int],
+    seed: int = 0,
+    resamples: int = 1000,
+    metarm: bool = False,
+    k_meta: int | None = None,
+) -> dict[str, Any]:
     """Results for every benchmark and k: score, seeded-tie-break score, 95% bootstrap CI,
     per-subset accuracies, parse-failure rate, position bias; plus Overall when several of the
-    paper's four benchmarks were run."""
+    paper's four benchmarks were run.
+
+    metarm: the judgments carry meta RM scores (`Judgment.q`); add MetaRM@k (`curve_metarm`,
+    same subsets as Voting@k, with the paired difference's interval) for every k, keeping
+    k_meta = k // 2 samples (or `k_meta`, capped at k)."""
     ks = sorted(set(ks))
     out: dict[str, Any] = {"ks": ks, "K": max(ks), "seed": seed, "benchmarks": {}}
+    if metarm:
+        out["metarm"] = {"k_meta": {str(k): k_meta_for(k, k_meta) for k in ks}}
     for b in benches:
         out["benchmarks"][b.name] = _evaluate_one(b, ks, seed, resamples)
+        if metarm:
+            out["benchmarks"][b.name]["curve_metarm"] = _evaluate_metarm(b, ks, seed, resamples, k_meta)
     members = [n for n in OVERALL_MEMBERS if n in out["benchmarks"]]
     if len(members) >= 2:
         out["overall"] = {
@@ -155,7 +180,75 @@ def evaluate(benches: Sequence[BenchData], ks: Sequence[int], seed: int = 0, res
                 str(k): float(np.mean([out["benchmarks"][n]["curve"][str(k)]["score"] for n in members])) for k in ks
             },
         }
+        if metarm:
+            out["overall"]["curve_metarm"] = {
+                str(k): float(np.mean([out["benchmarks"][n]["curve_metarm"][str(k)]["score"] for n in members]))
+                for k in ks
+            }
     return out
+
+
+def _evaluate_metarm(
+    b: BenchData, ks: Sequence[int], seed: int, resamples: int, k_meta: int | None
+) -> dict[str, dict[str, Any]]:
+    """MetaRM@k per k from the same K samples (and the same subsets) as Voting@k; `diff_ci` is the
+    95% bootstrap interval of MetaRM@k minus Voting@k over the same resampled examples."""
+    K = max(ks)
+    curve: dict[str, dict[str, Any]] = {}
+    if all(e.kind is Kind.BINARY for e in b.examples):
+        scores = np.stack([score_matrix(js[:K], 1)[:, 0] for js in b.judgments])
+        qs = np.stack([q_vector(js[:K]) for js in b.judgments])
+        no_error = np.array([not e.has_error for e in b.examples])
+        for k in ks:
+            km = k_meta_for(k, k_meta)
+            reps = metarm_scores(scores, qs, k, km, seed=_seed(seed, b.name, k))
+            base = voting_scores(scores, k, seed=_seed(seed, b.name, k))
+            auc = _mean_auc(reps, no_error)
+            few, few_base = reps[:20], base[:20]
+            ci_seed = _seed(seed, b.name, k, "ci")
+            ci = bootstrap_ci(
+                lambda ix, few=few: _mean_auc(few[:, ix], no_error[ix]), len(b.examples), ci_seed, resamples
+            )
+            diff = bootstrap_ci(
+                lambda ix, few=few, fb=few_base: (
+                    _mean_auc(few[:, ix], no_error[ix]) - _mean_auc(fb[:, ix], no_error[ix])
+                ),
+                len(b.examples),
+                ci_seed,
+                resamples,
+            )
+            curve[str(k)] = {"score": auc, "score_sampled": auc, "ci": list(ci), "diff_ci": list(diff), "k_meta": km}
+        return curve
+    scorer = SCORERS.get(b.name, SCORERS["generic"])
+    subsets = [e.subset for e in b.examples]
+    subs = np.array(subsets)
+    for k in ks:
+        km = k_meta_for(k, k_meta)
+        meta, vote = [], []
+        for e, js in zip(b.examples, b.judgments):
+            m = score_matrix(js[:K], e.request.n)
+            s = _seed(seed, e.id, k)
+            meta.append(metarm_accuracy(m, q_vector(js[:K]), np.array(e.good), k, km, seed=s))
+            vote.append(voting_accuracy(m, np.array(e.good), k, seed=s))
+        acc = np.array([x.expected for x in meta])
+        base = np.array([x.expected for x in vote])
+        ci_seed = _seed(seed, b.name, k)
+        ci = bootstrap_ci(lambda ix, acc=acc: scorer(acc[ix], subs[ix]), len(acc), seed=ci_seed, resamples=resamples)
+        diff = bootstrap_ci(
+            lambda ix, acc=acc, base=base: scorer(acc[ix], subs[ix]) - scorer(base[ix], subs[ix]),
+            len(acc),
+            seed=ci_seed,
+            resamples=resamples,
+        )
+        curve[str(k)] = {
+            "score": scorer(acc, subsets),
+            "score_sampled": scorer(np.array([x.sampled for x in meta]), subsets),
+            "ci": list(ci),
+            "diff_ci": list(diff),
+            "exact": all(x.exact for x in meta),
+            "k_meta": km,
+        }
+    return curve
 
 
 def _mean_auc(reps: np.ndarray, positive: np.ndarray) -> float:
