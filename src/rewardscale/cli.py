@@ -107,6 +107,26 @@ def build_grm(
         fail(str(e))
 
 
+def load_meta_rm(path: Path | None, k: int | None = None, k_meta: int | None = None):
+    """--meta-rm DIR -> a loaded MetaRM (None without one); a clear error for a wrong directory,
+    a missing [metarm] extra, --k-meta without --meta-rm, or k_meta outside 1..k."""
+    from .vote import check_k_meta
+
+    if path is None:
+        if k_meta is not None:
+            fail("--k-meta needs --meta-rm DIR (MetaRM@k ranks the samples by the meta RM's q)")
+        return None
+    try:
+        from .metarm.model import MetaRM, NotAMetaRM, read_marker
+
+        read_marker(path)  # a wrong directory fails before torch is imported
+        if k is not None and k_meta is not None:
+            check_k_meta(k_meta, k)
+        return MetaRM.load(path)
+    except (NotAMetaRM, MissingExtra, ValueError) as e:
+        fail(str(e))
+
+
 def prepare_model(name: str) -> Path:
     """Assemble an embedded model into the cache, with a progress bar."""
     model = models.get_model(name)
@@ -132,7 +152,10 @@ def read_messages(value: str) -> list:
 
 
 def print_reward(reward: Reward, show_samples: bool) -> None:
-    table = Table(title=f"Voting@{reward.k}: {reward.n_valid}/{len(reward.samples)} samples valid")
+    title = f"Voting@{reward.k}: {reward.n_valid}/{len(reward.samples)} samples valid"
+    if reward.k_meta is not None:
+        title = f"MetaRM@{reward.k} (top {reward.k_meta} by q): {reward.n_valid}/{len(reward.samples)} samples valid"
+    table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("reward", justify="right")
     table.add_column("mean score", justify="right")
@@ -154,10 +177,12 @@ def print_reward(reward: Reward, show_samples: bool) -> None:
     elif sum(p > 0 for p in reward.win_prob) > 1:
         console.print(f"[yellow]tie between {[i for i, p in enumerate(reward.win_prob) if p > 0]}, broken by seed[/]")
     if show_samples:
-        for j in reward.samples:
+        for pos, j in enumerate(reward.samples):
+            voted = reward.selected is not None and pos in reward.selected
+            q = "" if j.q is None else f"  q {j.q:.3f}" + (" (voted)" if voted else "")
             console.rule(
                 f"sample {j.spec.index}  permutation {list(j.spec.permutation)}  seed {j.spec.seed}  "
-                f"status {j.status.value}  attempts {j.attempts}"
+                f"status {j.status.value}  attempts {j.attempts}{q}"
             )
             console.print("[bold]principles:[/]", j.principles or "-", markup=True, highlight=False)
             console.print("[bold]critique:[/]", j.critique or "-", markup=True, highlight=False)
@@ -227,8 +252,13 @@ def score(
     verdict_constraint: str = typer.Option(
         "none", "--verdict-constraint", help="openai backend: how the server constrains: none, grammar, vllm, sglang."
     ),
+    meta_rm_path: Path | None = typer.Option(
+        None, "--meta-rm", help="A meta RM dir (rewardscale train metarm): MetaRM@k, vote with the top k_meta samples."
+    ),
+    k_meta: int | None = typer.Option(None, "--k-meta", help="With --meta-rm: samples that vote (default k // 2)."),
 ) -> None:
-    """Score responses to one query (--query/--messages), or many from a JSONL file, with Voting@k."""
+    """Score responses to one query (--query/--messages), or many from a JSONL file, with Voting@k
+    (or MetaRM@k with --meta-rm)."""
     options = (
         backend,
         model,
@@ -244,12 +274,23 @@ def score(
         VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint),
         threads,
     )
+    meta_rm = load_meta_rm(meta_rm_path, k, k_meta)
     if input_path is not None:
         if query is not None or messages is not None or response:
             fail("give either REQUESTS.jsonl or --query/--messages with --response, not both")
         if store_path is None and not no_store:
             store_path = Path(f"{output}.samples.sqlite") if output else models.cache_dir() / "samples.sqlite"
-        score_file(input_path, output, None if no_store else store_path, skip_invalid, with_samples, k, options)
+        score_file(
+            input_path,
+            output,
+            None if no_store else store_path,
+            skip_invalid,
+            with_samples,
+            k,
+            options,
+            meta_rm,
+            k_meta,
+        )
         return
     if (query is None) == (messages is None):
         fail("give exactly one of --query or --messages")
@@ -263,7 +304,7 @@ def score(
     with grm, progress_bar() as bar:
         task = bar.add_task("sampling", total=k, rate="")
         try:
-            reward = grm.score(request, k=k, progress=lambda n: bar.advance(task, n))
+            reward = grm.score(request, k=k, progress=lambda n: bar.advance(task, n), meta_rm=meta_rm, k_meta=k_meta)
         except BackendError as e:
             fail(str(e))
     if as_json:
@@ -292,6 +333,8 @@ def score_file(
     with_samples: bool,
     k: int,
     options: tuple,
+    meta_rm=None,
+    k_meta: int | None = None,
 ) -> None:
     """`rewardscale score REQUESTS.jsonl`: all requests batched, samples stored, output atomic."""
     try:
@@ -308,7 +351,7 @@ def score_file(
     with grm, progress_bar(transient=False) as bar:
         task = bar.add_task(f"scoring {len(requests)} requests", total=k * len(requests), rate="")
         try:
-            rewards = grm.score_batch(requests, k=k, progress=rate_callback(bar, task))
+            rewards = grm.score_batch(requests, k=k, progress=rate_callback(bar, task), meta_rm=meta_rm, k_meta=k_meta)
         except BackendError as e:
             fail(str(e))
     rows = [r.to_dict(samples=with_samples) for r in rewards]
@@ -317,7 +360,9 @@ def score_file(
     else:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
-    summary = f"scored {len(rewards)} requests at k={k}"
+    summary = f"scored {len(rewards)} requests at k={k}" + (
+        f" (MetaRM@k, k_meta={rewards[0].k_meta})" if meta_rm is not None and rewards else ""
+    )
     if errors:
         summary += f", skipped {len(errors)} invalid lines"
     if store:
@@ -362,8 +407,15 @@ def bench(
     stored_only: bool = typer.Option(
         False, "--stored-only", help="Generate nothing: report on the examples fully in the store (partial report)."
     ),
+    meta_rm_path: Path | None = typer.Option(
+        None, "--meta-rm", help="A meta RM dir: also report MetaRM@k (same K samples) next to Voting@k."
+    ),
+    k_meta: int | None = typer.Option(
+        None, "--k-meta", min=1, help="With --meta-rm: samples that vote at each k (default k // 2; capped at k)."
+    ),
 ) -> None:
-    """Benchmark the GRM: sample K once, report Voting@k for every k (results.json, results.md, plot)."""
+    """Benchmark the GRM: sample K once, report Voting@k for every k (results.json, results.md, plot);
+    with --meta-rm also MetaRM@k from the same samples."""
     try:
         from .bench import SchemaError, parse_ks, run_bench
         from .bench.baselines import make_baselines
@@ -374,6 +426,7 @@ def bench(
         k_list = parse_ks(ks)
     except ValueError as e:
         fail(str(e))
+    meta_rm = load_meta_rm(meta_rm_path, None, k_meta)
     if stored_only:  # no engine: read the store under the same model id and sampling settings
         from .bench.runner import StoreOnly
 
@@ -415,6 +468,8 @@ def bench(
                 baselines=baselines,
                 on_total=lambda total: bar.update(task, total=total),
                 stored_only=stored_only,
+                meta_rm=meta_rm,
+                k_meta=k_meta,
             )
         except (SchemaError, ValueError, ImportError) as e:
             fail(str(e))

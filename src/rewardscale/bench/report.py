@@ -28,7 +28,8 @@ def markdown(results: dict[str, Any]) -> str:
     """Markdown tables: per benchmark and Overall at each k (with 95% CI), per subset, baselines,
     parse failures and position bias."""
     ks = [str(k) for k in results["ks"]]
-    lines = [f"# Voting@k from one K = {results['K']} run", ""]
+    what = "Voting@k and MetaRM@k" if results.get("metarm") else "Voting@k"
+    lines = [f"# {what} from one K = {results['K']} run", ""]
     if results.get("partial"):
         p = results["partial"]
         lines += [
@@ -55,6 +56,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Scores in %, ties counted 1/#tied (expected accuracy); [95% bootstrap interval over examples]. "
         "Voting@k for k < K is the average over all (or, when too many, random) k-subsets of the K samples.",
+    ]
+    if results.get("metarm"):
+        lines += ["", *metarm_markdown(results)]
+    lines += [
         "",
         "## Seeded random tie-break",
         "",

