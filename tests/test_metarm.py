@@ -406,3 +406,51 @@ def test_bench_metarm_on_binary_examples(tmp_path):
     b = results["benchmarks"]["generic"]
     assert b["metric"] == "roc_auc" and b["curve_metarm"]["2"]["k_meta"] == 1
     assert 0 <= b["curve_metarm"]["2"]["score"] <= 1
+
+
+# ------------------------------------------------------------- held-out measurement script
+
+
+def load_heldout_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "metarm_heldout.py"
+    spec = importlib.util.spec_from_file_location("metarm_heldout", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_heldout_cross_fitting_never_scores_an_example_with_a_model_that_saw_it(tmp_path):
+    from rewardscale.metarm.data import read_examples
+    from rewardscale.store import SampleStore
+
+    h = load_heldout_script()
+    examples = read_examples(synthetic_samples(tmp_path / "s.jsonl", examples=10, K=4))
+    folds = h.make_folds([e.group for e in examples], 5, seed=1)
+    assert sorted(g for f in folds for g in f) == sorted(e.group for e in examples)
+    seen = []
+
+    def train_and_load(f, train):
+        seen.append({e.group for e in train})
+        return FixedQ(lambda j: 0.9 if j.scores[0] > j.scores[1] else 0.1), {"train_samples": len(train)}
+
+    q, info, seconds, scored = h.cross_fit(examples, folds, train_and_load)
+    assert all(not (seen[f] & set(folds[f])) for f in range(5)) and scored == 40 and len(info) == 5
+    auc = h.pooled_auc(examples, q, resamples=50, seed=0)
+    assert auc["auc"] == 1.0 and auc["samples"] == 40
+    c = h.curves(examples, q, [2, 3, 4, 8], None, resamples=50, seed=0)
+    assert c["ks"] == [2, 3, 4] and c["by_k"]["4"]["k_meta"] == 2
+    assert c["by_k"]["4"]["metarm"] == 1.0 and c["by_k"]["4"]["metarm"] >= c["by_k"]["4"]["voting"]
+    SampleStore(tmp_path / "st.sqlite").close()  # an empty store: no timing, no crash
+    assert h.grm_seconds_from_store([tmp_path / "st.sqlite"])["seconds_per_sample"] is None
+    res = {
+        "inputs": ["s.jsonl"], "folds": 5, "settings": {"model": "m", "max_length": 64, "epochs": 1},
+        "data": {"examples": 10, "kept": 40, "positive": 27}, "auc": auc, "curves": c,
+        "cost": {"metarm_seconds_per_sample": 0.01, "samples_scored": 40, "threads": 1,
+                 "grm_seconds_per_sample": 2.0, "grm_source": "x", "fraction": 0.005},
+        "fold_info": info,
+    }  # fmt: skip
+    md = h.markdown(res)
+    assert "Held-out AUC" in md and "| 4 | 2 |" in md and "0.50%" in md

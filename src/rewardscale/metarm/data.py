@@ -33,7 +33,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -277,20 +277,37 @@ def _request(obj: dict[str, Any], where: str) -> Request:
         raise MetaRMDataError(f"{where}: bad 'request': {e}") from None
 
 
-def read_rows(
-    paths: str | Path | Iterable[str | Path], budget_chars: int = DEFAULT_BUDGET_CHARS
-) -> tuple[list[SampleRow], RowStats]:
-    """All labelled, parsed samples of bench `samples.jsonl` and RFT `rft_samples.jsonl` files.
+@dataclass
+class LabelledExample:
+    """One labelled example and its GRM samples in sample order (from any supported file)."""
 
-    Raises MetaRMDataError (naming file and line) for malformed rows, and when nothing usable is
-    left: no labelled example, or no sample that parsed."""
+    group: str
+    benchmark: str
+    example_id: str
+    request: Request
+    judgments: list[Judgment]
+    good: list[bool] | None = None
+    label: Label | None = None
+    sample_ids: list[int] = field(default_factory=list)  # each judgment's sample index
+
+    def rows(self, budget_chars: int = DEFAULT_BUDGET_CHARS, stats: RowStats | None = None) -> list[SampleRow]:
+        rows = example_rows(
+            self.request, self.judgments, self.group, self.good, self.label, self.benchmark, self.example_id,
+            budget_chars, stats,
+        )  # fmt: skip
+        ids = self.sample_ids or list(range(len(self.judgments)))
+        return [SampleRow(r.group, r.text, r.label, r.benchmark, r.example_id, ids[r.sample]) for r in rows]
+
+
+def read_examples(paths: str | Path | Iterable[str | Path], stats: RowStats | None = None) -> list[LabelledExample]:
+    """The labelled examples of bench `samples.jsonl` and RFT `rft_samples.jsonl` files, with their
+    samples (RFT rows of one example are gathered; hinted ones are left out). Unlabelled examples
+    are skipped (counted in `stats`); malformed rows raise MetaRMDataError naming file and line."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    paths = [Path(p) for p in paths]
-    stats = RowStats()
-    rows: list[SampleRow] = []
-    seen_groups: set[str] = set()
-    for path in paths:
+    stats = stats if stats is not None else RowStats()
+    examples: dict[str, LabelledExample] = {}
+    for path in map(Path, paths):
         for no, obj in _read_jsonl(path):
             where = f"{path}:{no}"
             request = _request(obj, where)
@@ -298,9 +315,11 @@ def read_rows(
             if "samples" in obj:  # bench: one row per example
                 sample_dicts = obj["samples"]
                 group = _group(bench, obj.get("id"), request)
+                ids = list(range(len(sample_dicts)))
             else:  # rft trail: one row per sample
                 sample_dicts = [obj]
                 group = _group(bench, obj.get("source") or obj.get("id"), request)
+                ids = [int(obj.get("index", 0))]
                 if obj.get("hinted"):
                     stats.samples += 1
                     stats.hinted += 1
@@ -314,19 +333,36 @@ def read_rows(
                 stats.samples += len(judgments)
                 stats.unlabelled += len(judgments)
                 continue
-            if group not in seen_groups:
-                seen_groups.add(group)
+            ex = examples.get(group)
+            if ex is None:
+                ex = examples[group] = LabelledExample(group, bench, str(obj.get("id", "")), request, [], good, label)
                 stats.examples += 1
-            offset = 0 if "samples" in obj else int(obj.get("index", 0))
-            new = example_rows(
-                request, judgments, group, good, label, bench, str(obj.get("id", "")), budget_chars, stats
-            )
-            rows += [SampleRow(r.group, r.text, r.label, r.benchmark, r.example_id, r.sample + offset) for r in new]
+            ex.judgments += judgments
+            ex.sample_ids += ids
+    return list(examples.values())
+
+
+def read_rows(
+    paths: str | Path | Iterable[str | Path], budget_chars: int = DEFAULT_BUDGET_CHARS
+) -> tuple[list[SampleRow], RowStats]:
+    """All labelled, parsed samples of bench `samples.jsonl` and RFT `rft_samples.jsonl` files.
+
+    Raises MetaRMDataError (naming file and line) for malformed rows, and when nothing usable is
+    left: no labelled example, or no sample that parsed."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    stats = RowStats()
+    rows = [r for ex in read_examples(paths, stats) for r in ex.rows(budget_chars, stats)]
     if not rows:
-        names = ", ".join(str(p) for p in paths)
-        raise MetaRMDataError(
-            f"{names}: no labelled sample that parsed ({stats.samples} samples: {stats.unlabelled} without a "
-            f"label, {stats.unparsed} unparsed, {stats.hinted} hinted); the meta RM needs GRM samples of "
-            "labelled examples (rewardscale bench samples.jsonl or rewardscale train rft rft_samples.jsonl)"
-        )
+        raise no_rows_error(paths, stats)
     return rows, stats
+
+
+def no_rows_error(paths: Sequence[Path], stats: RowStats) -> MetaRMDataError:
+    names = ", ".join(str(p) for p in paths)
+    return MetaRMDataError(
+        f"{names}: no labelled sample that parsed ({stats.samples} samples: {stats.unlabelled} without a "
+        f"label, {stats.unparsed} unparsed, {stats.hinted} hinted); the meta RM needs GRM samples of "
+        "labelled examples (rewardscale bench samples.jsonl or rewardscale train rft rft_samples.jsonl)"
+    )
