@@ -454,3 +454,14 @@ def test_heldout_cross_fitting_never_scores_an_example_with_a_model_that_saw_it(
     }  # fmt: skip
     md = h.markdown(res)
     assert "Held-out AUC" in md and "| 4 | 2 |" in md and "0.50%" in md
+
+
+def test_missing_encoder_package_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from rewardscale.metarm.model import MissingMetaRMExtra, default_encoder
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if "minilm" in name else real(name, *a))
+    with pytest.raises(MissingMetaRMExtra, match=r"rewardscale\[metarm\]"):
+        default_encoder()
