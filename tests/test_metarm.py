@@ -354,6 +354,15 @@ def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "not a rewardscale meta RM" in res.output
     res = runner.invoke(cli.app, [*base, "--k-meta", "2"])
     assert res.exit_code == 2 and "needs --meta-rm" in res.output
+    reqs = write_jsonl(
+        tmp_path / "req.jsonl", [{"query": f"q{i}", "responses": ["long answer", "b"]} for i in range(2)]
+    )
+    res = runner.invoke(
+        cli.app, ["score", str(reqs), "-o", str(tmp_path / "r.jsonl"), "-k", "2", "--meta-rm", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in rows] == ["metarm", "metarm"] and all(r["k_meta"] == 1 for r in rows)
 
 
 def test_bench_reports_metarm_curves(tmp_path):
