@@ -29,6 +29,7 @@ def command(inp, out):
         sys.executable, "-c", "from rewardscale.cli import app; app()",
         "score", str(inp), "-o", str(out), "-k", str(K),
         "--model", models.FIXTURE_MODEL, "--max-tokens", "40", "--parallel", "2", "--max-retries", "0",
+        "--threads", "1",
     ]  # fmt: skip
 
 

@@ -413,6 +413,12 @@ def bench(
     k_meta: int | None = typer.Option(
         None, "--k-meta", min=1, help="With --meta-rm: samples that vote at each k (default k // 2; capped at k)."
     ),
+    force_verdict: bool = typer.Option(
+        False, "--force-verdict/--no-force-verdict", help="Force a grammar-constrained verdict on samples without one."
+    ),
+    critique_budget: int | None = typer.Option(
+        None, "--critique-budget", min=1, help="With --force-verdict: tokens allowed before the verdict is forced."
+    ),
 ) -> None:
     """Benchmark the GRM: sample K once, report Voting@k for every k (results.json, results.md, plot);
     with --meta-rm also MetaRM@k from the same samples."""
@@ -430,7 +436,10 @@ def bench(
     if stored_only:  # no engine: read the store under the same model id and sampling settings
         from .bench.runner import StoreOnly
 
-        sampling = Sampling(temperature=temperature, max_tokens=max_tokens)
+        # the generation's token limit (capped by the critique budget when forcing) keys the store;
+        # forced verdicts are not stored, so those samples read as truncated here
+        limit_tokens = min(max_tokens, critique_budget) if force_verdict and critique_budget else max_tokens
+        sampling = Sampling(temperature=temperature, max_tokens=limit_tokens)
         engine = StoreOnly(model or models.DEFAULT_MODEL)
         grm = GRM(engine, sampling=sampling, seed=seed, max_retries=max_retries, lenient=lenient)
     else:
@@ -446,6 +455,7 @@ def bench(
             max_retries,
             lenient,
             True,
+            verdict=VerdictOptions(force_verdict, critique_budget),
             threads=threads,
         )
     grm.store = SampleStore(store_path or out / "samples.sqlite", argv=sys.argv)
