@@ -102,6 +102,7 @@ def build_grm(
             force_verdict=verdict.force_verdict,
             critique_budget=verdict.critique_budget,
             score_mode=verdict.score_mode,
+            constrain_format=verdict.constrain_format,
         )
     except ValueError as e:
         fail(str(e))
@@ -252,6 +253,11 @@ def score(
     verdict_constraint: str = typer.Option(
         "none", "--verdict-constraint", help="openai backend: how the server constrains: none, grammar, vllm, sglang."
     ),
+    constrain_format: bool = typer.Option(
+        False,
+        "--constrain-format/--no-constrain-format",
+        help="Generate the whole output under a grammar for the three-part format (slower; llamacpp, openai).",
+    ),
     meta_rm_path: Path | None = typer.Option(
         None, "--meta-rm", help="A meta RM dir (rewardscale train metarm): MetaRM@k, vote with the top k_meta samples."
     ),
@@ -271,7 +277,7 @@ def score(
         max_retries,
         lenient,
         shuffle,
-        VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint),
+        VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
         threads,
     )
     meta_rm = load_meta_rm(meta_rm_path, k, k_meta)
@@ -419,6 +425,11 @@ def bench(
     critique_budget: int | None = typer.Option(
         None, "--critique-budget", min=1, help="With --force-verdict: tokens allowed before the verdict is forced."
     ),
+    constrain_format: bool = typer.Option(
+        False,
+        "--constrain-format/--no-constrain-format",
+        help="Generate the whole output under a grammar for the three-part format (slower; llamacpp, openai).",
+    ),
 ) -> None:
     """Benchmark the GRM: sample K once, report Voting@k for every k (results.json, results.md, plot);
     with --meta-rm also MetaRM@k from the same samples."""
@@ -441,7 +452,14 @@ def bench(
         limit_tokens = min(max_tokens, critique_budget) if force_verdict and critique_budget else max_tokens
         sampling = Sampling(temperature=temperature, max_tokens=limit_tokens)
         engine = StoreOnly(model or models.DEFAULT_MODEL)
-        grm = GRM(engine, sampling=sampling, seed=seed, max_retries=max_retries, lenient=lenient)
+        grm = GRM(
+            engine,
+            sampling=sampling,
+            seed=seed,
+            max_retries=max_retries,
+            lenient=lenient,
+            constrain_format=constrain_format,  # the grammar keys the store too
+        )
     else:
         grm = build_grm(
             backend,
@@ -455,7 +473,7 @@ def bench(
             max_retries,
             lenient,
             True,
-            verdict=VerdictOptions(force_verdict, critique_budget),
+            verdict=VerdictOptions(force_verdict, critique_budget, constrain_format=constrain_format),
             threads=threads,
         )
     grm.store = SampleStore(store_path or out / "samples.sqlite", argv=sys.argv)

@@ -16,7 +16,15 @@ from .backends.base import Backend, Completion, GenerationRequest
 from .store import SampleStore, stored_generate
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
-from .verdict import VerdictCompletion, VerdictRequest, can_force, expected_scores, forcing_prefix
+from .verdict import (
+    VerdictCompletion,
+    VerdictRequest,
+    can_constrain_format,
+    can_force,
+    expected_scores,
+    forcing_prefix,
+    format_grammar,
+)
 from .vote import check_k_meta, default_k_meta, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
@@ -93,6 +101,10 @@ class GRM:
     score_mode: "integer" (the paper: the sampled integer scores are summed) or "expected" (each
         valid sample's verdict is decoded again with token logprobs, and the probability-weighted
         mean score over 1..10 is summed; needs a `VerdictBackend`).
+    constrain_format: generate every sample under a grammar for the whole three-part format
+        (`rewardscale.verdict.format_grammar`): criteria, analysis, then a valid verdict; a sample
+        is then valid unless the token limit cuts it. Needs a backend that decodes under a grammar
+        (llamacpp; openai with a verdict constraint other than none). Slower per token.
     """
 
     def __init__(
@@ -107,11 +119,17 @@ class GRM:
         force_verdict: bool = False,
         critique_budget: int | None = None,
         score_mode: str = "integer",
+        constrain_format: bool = False,
     ):
         if score_mode not in SCORE_MODES:
             raise ValueError(f"score_mode must be one of {', '.join(SCORE_MODES)}, got {score_mode!r}")
         if score_mode == "expected" and not can_force(backend):
             raise ValueError("score_mode 'expected' needs a backend that returns verdict logprobs (llamacpp, openai)")
+        if constrain_format and not can_constrain_format(backend):
+            raise ValueError(
+                "constrain_format needs a backend that generates under a grammar "
+                "(llamacpp; openai with verdict_constraint grammar, vllm or sglang)"
+            )
         if critique_budget is not None and critique_budget < 1:
             raise ValueError(f"critique_budget must be >= 1 token, got {critique_budget}")
         self.backend = backend
@@ -124,6 +142,7 @@ class GRM:
         self.force_verdict = force_verdict
         self.critique_budget = critique_budget
         self.score_mode = score_mode
+        self.constrain_format = constrain_format
 
     @property
     def forcing(self) -> bool:
@@ -302,7 +321,8 @@ class GRM:
             hint = hints[p.request] if hints is not None else None
             messages = tuple(render(requests[p.request], p.spec.permutation, hint_best=hint))
             seed = p.spec.seed if p.attempt == 1 else retry_seed(p.spec, p.attempt)
-            jobs.append(GenerationRequest(messages=messages, n=1, seed=seed))
+            grammar = format_grammar(requests[p.request].n) if self.constrain_format else None
+            jobs.append(GenerationRequest(messages=messages, n=1, seed=seed, grammar=grammar))
             members.append([p])
             if key is not None:
                 index[key] = len(jobs) - 1

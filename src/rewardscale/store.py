@@ -1,7 +1,7 @@
 """Sample store: every generated completion is written to SQLite (WAL) before it is used.
 
 A completion is keyed by a content hash of (model id, rendered messages, sampling parameters,
-seed, completion index). `stored_generate` looks each (job, index) up, generates only what is
+grammar when there is one, seed, completion index). `stored_generate` looks each (job, index) up, generates only what is
 missing, and commits each job's new completions as soon as that job finishes, so a run killed at
 any point (even `kill -9`) resumes where it stopped and never generates a stored sample again.
 
@@ -52,13 +52,13 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-def prompt_hash(model: str, messages: Sequence[dict], sampling: Sampling) -> str:
-    """Hash of what determines a prompt's completions, apart from seed and index."""
-    payload = json.dumps(
-        {"model": model, "messages": [dict(m) for m in messages], "sampling": sampling.to_dict()},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+def prompt_hash(model: str, messages: Sequence[dict], sampling: Sampling, grammar: str | None = None) -> str:
+    """Hash of what determines a prompt's completions, apart from seed and index. A grammar
+    (constrained generation) is part of it; without one the hash is what it always was."""
+    content: dict = {"model": model, "messages": [dict(m) for m in messages], "sampling": sampling.to_dict()}
+    if grammar is not None:
+        content["grammar"] = grammar
+    payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -190,7 +190,7 @@ def stored_generate(
     model = getattr(backend, "model_id", type(backend).__name__)
     plans = []
     for job in jobs:
-        ph = prompt_hash(model, job.messages, sampling)
+        ph = prompt_hash(model, job.messages, sampling, job.grammar)
         plans.append(_Plan(job, ph, [sample_key(ph, job.seed, i) for i in range(job.n)], []))
     found = store.get_many([k for p in plans for k in p.keys])
     results: list[list[Completion | None]] = []

@@ -8,6 +8,9 @@ core `Backend.generate`; where nothing can constrain, GRM falls back to its boun
 
 Expected scores: with the verdict's token log-probabilities, each response's score is the
 probability-weighted mean over 1..10 at its score position instead of the sampled integer.
+
+Constrained full output (optional): the whole generation follows the three-part format under
+`format_grammar(n)` (`GenerationRequest.grammar`), on backends that decode under a grammar.
 """
 
 from __future__ import annotations
@@ -27,12 +30,46 @@ _LAST_LABEL = re.compile(r"Scores\s*:", re.IGNORECASE)
 _TAIL = 200  # a `Scores:` label this close to the end starts the (failed) verdict line
 
 
-def verdict_grammar(n: int) -> str:
-    """GBNF for what follows `Scores: \\boxed{`: n integers 1..10, `, `-separated, then `}`."""
+SCORE_RULE = 'score ::= [1-9] | "10"\n'  # one score: an integer 1..10
+
+
+def _scores(n: int, sep: str) -> str:
+    """GBNF sequence of n `score`s joined by `sep` (a GBNF term), then the closing brace."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    body = ' ", " '.join(["score"] * n)
-    return f'root ::= {body} "}}"\nscore ::= [1-9] | "10"\n'
+    return f" {sep} ".join(["score"] * n) + ' "}"'
+
+
+def _literal(text: str) -> str:
+    """`text` as a GBNF string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def verdict_grammar(n: int) -> str:
+    """GBNF for what follows `Scores: \\boxed{`: n integers 1..10, `, `-separated, then `}`."""
+    return f"root ::= {_scores(n, _literal(', '))}\n{SCORE_RULE}"
+
+
+def format_grammar(n: int) -> str:
+    """GBNF for a whole judge output in the three-part format, for n responses (the optional
+    constrained full output, `GRM(constrain_format=True)`): `Specific Criteria: ` text,
+    `\\nAnalysis: ` text, `\\nScores: \\boxed{` n integers 1..10 separated by a comma and an
+    optional space, `}`, and nothing after. Each text is one or more non-empty lines (blank lines
+    allowed between them), so no part can be left empty; the output always reads with the strict
+    parser (`template.parse`) unless the token limit cuts it."""
+    criteria, analysis, scores = (
+        _literal("Specific Criteria: "),
+        _literal("\nAnalysis: "),
+        _literal("\n" + VERDICT_PREFIX),
+    )
+    sep = 'sep ::= "," " "?\n' if n > 1 else ""
+    return (
+        f"root ::= {criteria} text {analysis} text {scores} verdict\n"
+        f"verdict ::= {_scores(n, 'sep')}\n{sep}"
+        'text ::= line ("\\n"+ line)*\n'
+        "line ::= [^\\n]+\n"
+        f"{SCORE_RULE}"
+    )
 
 
 def verdict_regex(n: int) -> str:
@@ -63,6 +100,7 @@ class VerdictOptions:
     critique_budget: int | None = None
     score_mode: str = "integer"
     verdict_constraint: str = "none"  # openai backend only: none, grammar, vllm, sglang
+    constrain_format: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +144,11 @@ class VerdictBackend(Protocol):
 def can_force(backend: object) -> bool:
     """Whether `backend` can decode a constrained verdict (and is configured to)."""
     return isinstance(backend, VerdictBackend) and getattr(backend, "verdict_constraint", "grammar") != "none"
+
+
+def can_constrain_format(backend: object) -> bool:
+    """Whether `backend` decodes a whole generation under `GenerationRequest.grammar`."""
+    return bool(getattr(backend, "grammar_generation", False))
 
 
 def parse_logprobs(content: Sequence[dict] | None) -> tuple[TokenLogprobs, ...] | None:

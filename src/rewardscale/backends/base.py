@@ -22,11 +22,13 @@ class MissingExtra(ImportError):
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt (chat messages) to complete `n` times, drawn with `seed`."""
+    """One prompt (chat messages) to complete `n` times, drawn with `seed`; with `grammar` (GBNF),
+    every completion follows it (only backends with `grammar_generation` honour it)."""
 
     messages: tuple[Message, ...]
     n: int
     seed: int
+    grammar: str | None = None
 
 
 @dataclass(frozen=True)

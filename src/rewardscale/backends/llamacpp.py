@@ -74,6 +74,8 @@ class LlamaCppBackend:
             # token count (one entry per token) at no measurable cost
             "logprobs": True,
         }
+        if req.grammar is not None:  # constrained full output (GBNF)
+            body["grammar"] = req.grammar
         out = self._server.handle_chat_completions(body)
         if not isinstance(out, dict) or "choices" not in out:
             return failed(req.n, f"llama.cpp error: {str(out)[:300]}")
@@ -92,6 +94,7 @@ class LlamaCppBackend:
         return completions
 
     verdict_constraint = "grammar"  # GBNF: forced verdicts are available (rewardscale.verdict)
+    grammar_generation = True  # GenerationRequest.grammar is honoured (constrained full output)
 
     def _verdict(self, req: VerdictRequest, sampling: Sampling) -> VerdictCompletion:
         body: dict[str, Any] = {

@@ -109,6 +109,8 @@ class OpenAIBackend:
                 "max_tokens": sampling.max_tokens,
                 **self.extra_body,
             }
+            if req.grammar is not None:
+                body.update(self._grammar_fields(req.grammar))
             async with sem:
                 data = await self._post(client, body)
             choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
@@ -119,6 +121,23 @@ class OpenAIBackend:
                 text = (c.get("message") or {}).get("content") or ""
                 out.append(Completion(text=text, finish_reason=c.get("finish_reason"), tokens=usage))
         return out
+
+    @property
+    def grammar_generation(self) -> bool:
+        """Whether a whole generation can be constrained by a grammar (any constraint but none)."""
+        return self.verdict_constraint != "none"
+
+    def _grammar_fields(self, grammar: str) -> dict[str, Any]:
+        """The request fields that constrain a whole generation by a GBNF grammar, in this
+        server's spelling: llama.cpp server `grammar`; vLLM `structured_outputs.grammar` (and the
+        older `guided_grammar`); SGLang `ebnf`."""
+        if self.verdict_constraint == "grammar":
+            return {"grammar": grammar}
+        if self.verdict_constraint == "vllm":
+            return {"structured_outputs": {"grammar": grammar}, "guided_grammar": grammar}
+        if self.verdict_constraint == "sglang":
+            return {"ebnf": grammar}
+        raise BackendError("this server cannot constrain a generation (verdict_constraint 'none')")
 
     def _verdict_body(self, req: VerdictRequest, sampling: Sampling) -> dict[str, Any]:
         """Continue the assistant prefix (`continue_final_message`, vLLM/SGLang; llama.cpp server

@@ -87,6 +87,8 @@ class TransformersBackend:
     def generate(
         self, requests: Sequence[GenerationRequest], sampling: Sampling, progress: Progress | None = None
     ) -> list[list[Completion]]:
+        if any(req.grammar is not None for req in requests):
+            raise BackendError("the transformers backend cannot constrain a generation by a grammar")
         results = []
         for req in requests:
             results.append(self._one(req, sampling))

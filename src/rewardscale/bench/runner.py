@@ -51,6 +51,8 @@ class StoreOnly:
     """A backend that generates nothing: with a sample store, the GRM reads what is stored and
     this raises for anything missing (to report on a run that is still going, or was stopped)."""
 
+    grammar_generation = True  # it generates nothing; constrained samples are read by their key
+
     def __init__(self, model_id: str):
         self.model_id = model_id
 
