@@ -2,6 +2,7 @@
 judge, so server tests run the real process without a model.
 
     python -m tests.serve_fake --port 8123 [--gate FILE] [--max-queue 2] [--max-batch 1] ...
+    python -m tests.serve_fake --port 8123 --meta-rm DIR [--k-meta 1]   # MetaRM@k, a real meta RM
 
 --gate FILE: every backend call waits until FILE exists (lets a test hold the worker busy and
 fill the queue). A response containing "BOOM" makes the backend call raise (a poisoned request);
@@ -52,10 +53,21 @@ def main() -> None:
     p.add_argument("--max-responses", type=int, default=8)
     p.add_argument("--max-chars", type=int, default=2000)
     p.add_argument("--max-k", type=int, default=16)
+    p.add_argument("--meta-rm")
+    p.add_argument("--k-meta", type=int)
     a = p.parse_args()
+    meta_rm = None
+    if a.meta_rm:
+        import torch
+
+        from rewardscale.metarm import MetaRM
+
+        torch.set_num_threads(1)
+        meta_rm = MetaRM.load(a.meta_rm, device="cpu")
     config = ServerConfig(
         k=a.k,
         max_k=a.max_k,
+        k_meta=a.k_meta,
         max_batch=a.max_batch,
         max_wait_ms=a.max_wait_ms,
         max_queue=a.max_queue,
@@ -64,7 +76,8 @@ def main() -> None:
         max_chars=a.max_chars,
         max_body_bytes=100_000,
     )
-    run(GRM(GatedBackend(a.gate), max_retries=0), config, host="127.0.0.1", port=a.port, log_level="warning")
+    grm = GRM(GatedBackend(a.gate), max_retries=0)
+    run(grm, config, host="127.0.0.1", port=a.port, log_level="warning", meta_rm=meta_rm)
 
 
 if __name__ == "__main__":

@@ -118,3 +118,39 @@ def test_scaled_rewards():
     assert scaled({"rewards": [0.0], "mean_scores": [None], "n_valid": 0}, "unit") == [None]
     with pytest.raises(ValueError, match="unknown reward scale"):
         scaled(result, "log")  # type: ignore[arg-type]
+
+
+class LongerIsRight:
+    """A stand-in meta RM (no torch): q = 0.9 for a sample that puts the longest response first."""
+
+    def score_samples(self, requests, judgments):
+        return [[(0.9 if j.scores[-1] == max(j.scores) else 0.1) if j.valid else None for j in js] for js in judgments]
+
+
+def test_batcher_metarm_shares_samples_and_votes_per_call():
+    backend = FakeBackend()
+    batcher = DynamicBatcher(GRM(backend), max_batch=8, max_wait_s=0.0, meta_rm=LongerIsRight())
+    with pytest.raises(ValueError, match="more than k"):
+        batcher.submit([req("a")], k=2, timeout_s=30, k_meta=3)
+    jobs = [batcher.submit([req("ab", "abcd")], k=4, timeout_s=30, k_meta=k_meta) for k_meta in (1, None, 4)]
+    batcher.start()
+    out = [j.future.result(timeout=30)[0] for j in jobs]
+    batcher.stop()
+    assert len(backend.calls) == 1  # one backend call for the three calls
+    assert [r.k_meta for r in out] == [1, 2, 4] and all(r.method == "metarm" for r in out)
+    assert [r.rewards for r in out] == [[2, 4], [4, 8], [8, 16]]
+    assert all(j.q == 0.9 for r in out for j in r.samples)
+    assert batcher.metrics.metarm_requests == 3 and batcher.metrics.metarm_samples == 12
+
+
+def test_batcher_without_meta_rm_refuses_k_meta():
+    batcher = DynamicBatcher(GRM(FakeBackend()))
+    with pytest.raises(ValueError, match="needs a meta RM"):
+        batcher.submit([req("a")], k=2, timeout_s=30, k_meta=1)
+
+
+def test_config_k_meta_default_and_bounds():
+    assert ServerConfig(k=4).meta_default(4) == 2 and ServerConfig(k=4).meta_default(1) == 1
+    assert ServerConfig(k=4, k_meta=3).meta_default(8) == 3 and ServerConfig(k=4, k_meta=3).meta_default(2) == 2
+    with pytest.raises(ValueError, match="between 1 and k"):
+        ServerConfig(k=2, k_meta=3)

@@ -29,10 +29,14 @@ def default_url() -> str:
     return os.environ.get("REWARDSCALE_URL", DEFAULT_URL)
 
 
-def _body(requests: Sequence[Request | dict], k: int | None, return_samples: bool) -> dict[str, Any]:
+def _body(
+    requests: Sequence[Request | dict], k: int | None, return_samples: bool, k_meta: int | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"requests": [r.to_dict() if isinstance(r, Request) else r for r in requests]}
     if k is not None:
         body["k"] = k
+    if k_meta is not None:
+        body["k_meta"] = k_meta
     if return_samples:
         body["return_samples"] = True
     return body
@@ -48,6 +52,9 @@ def _detail(response: httpx.Response) -> str:
 class RewardClient:
     """`RewardClient("http://host:8000").score(requests, k=4)` -> one result dict per request
     (`rewards`, `mean_scores`, `best`, `win_prob`, `n_valid`, ...; see `serve.schema.summarize`).
+
+    `k_meta` (MetaRM@k voters; only for a server started with --meta-rm, which otherwise uses its
+    default) is sent when given.
 
     timeout: seconds per HTTP call (scoring a large batch on a slow judge takes minutes).
     retries: extra attempts for 408/429/5xx and connection errors, with backoff from `backoff_s`.
@@ -72,12 +79,16 @@ class RewardClient:
         return response.json()["results"]
 
     def score(
-        self, requests: Sequence[Request | dict], k: int | None = None, return_samples: bool = False
+        self,
+        requests: Sequence[Request | dict],
+        k: int | None = None,
+        return_samples: bool = False,
+        k_meta: int | None = None,
     ) -> list[dict[str, Any]]:
         """Score requests on the server (blocking)."""
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout)
-        body = _body(requests, k, return_samples)
+        body = _body(requests, k, return_samples, k_meta)
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
@@ -94,14 +105,18 @@ class RewardClient:
         raise AssertionError("unreachable")
 
     async def ascore(
-        self, requests: Sequence[Request | dict], k: int | None = None, return_samples: bool = False
+        self,
+        requests: Sequence[Request | dict],
+        k: int | None = None,
+        return_samples: bool = False,
+        k_meta: int | None = None,
     ) -> list[dict[str, Any]]:
         """Score requests on the server (async)."""
         loop = id(asyncio.get_running_loop())
         if loop not in self._aclients:
             self._aclients[loop] = httpx.AsyncClient(timeout=self.timeout)
         client = self._aclients[loop]
-        body = _body(requests, k, return_samples)
+        body = _body(requests, k, return_samples, k_meta)
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:

@@ -12,7 +12,7 @@ from .schema import SCALES, scaled, summarize
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ..grm import GRM
+    from ..grm import GRM, SampleScorer
 
 __all__ = ["SCALES", "ServerConfig", "create_app", "require_extra", "run", "scaled", "summarize"]
 
@@ -28,17 +28,28 @@ def require_extra() -> None:
             raise error
 
 
-def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = True) -> FastAPI:
-    """Build the FastAPI app around a GRM (see `rewardscale.serve.app.create_app`)."""
+def create_app(
+    grm: GRM, config: ServerConfig | None = None, close_grm: bool = True, meta_rm: SampleScorer | None = None
+) -> FastAPI:
+    """Build the FastAPI app around a GRM, with MetaRM@k when `meta_rm` is given (see
+    `rewardscale.serve.app.create_app`)."""
     require_extra()
     from .app import create_app as build
 
-    return build(grm, config, close_grm=close_grm)
+    return build(grm, config, close_grm=close_grm, meta_rm=meta_rm)
 
 
-def run(grm: GRM, config: ServerConfig, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Serve until interrupted (uvicorn, one process: the GRM lives in it)."""
+def run(
+    grm: GRM,
+    config: ServerConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    meta_rm: SampleScorer | None = None,
+) -> None:
+    """Serve until interrupted (uvicorn, one process: the GRM and the meta RM live in it)."""
     require_extra()
     import uvicorn
 
-    uvicorn.run(create_app(grm, config), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    app = create_app(grm, config, meta_rm=meta_rm)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

@@ -1,12 +1,16 @@
 """The HTTP reward server: `create_app(grm, config)` builds the FastAPI app.
 
-POST /v1/score     {requests: [{query|messages, responses, id?}], k?, return_samples?}
+POST /v1/score     {requests: [{query|messages, responses, id?}], k?, k_meta?, return_samples?}
 POST /get_reward   OpenRLHF's remote reward protocol
 GET  /health       liveness, model, queue state
 GET  /metrics      Prometheus text: calls, latency, batches, samples by status, queue depth
 
 Bodies are validated before anything is queued (clear 4xx naming the field); scoring goes through
 one DynamicBatcher, so concurrent calls share backend calls.
+
+With a meta RM (`create_app(grm, config, meta_rm=MetaRM.load(DIR))`), every call on every endpoint
+is scored with MetaRM@k: the call's `k_meta` (default `config.k_meta`, else k // 2, capped at the
+call's k) top samples by the meta RM's q vote. Without one, a call naming `k_meta` gets 400.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ..backends import BackendError
-from ..grm import GRM
+from ..grm import GRM, SampleScorer
 from ..types import InvalidRequest, Request, Reward
 from . import openrlhf
 from .batcher import DynamicBatcher, Expired, QueueFull
@@ -34,10 +38,15 @@ SCORE_FIELDS = {"requests", "k", "k_meta", "return_samples"}
 ENDPOINTS = {"/v1/score", "/get_reward", "/health", "/metrics"}
 
 
-def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = True) -> FastAPI:
+def create_app(
+    grm: GRM, config: ServerConfig | None = None, close_grm: bool = True, meta_rm: SampleScorer | None = None
+) -> FastAPI:
     """A reward server around `grm`. The batcher's worker starts with the app and stops (closing
-    the GRM's backend when `close_grm`) when it shuts down."""
+    the GRM's backend when `close_grm`) when it shuts down. With `meta_rm`, every call is scored
+    with MetaRM@k (see the module docstring)."""
     config = config or ServerConfig()
+    if meta_rm is None and config.k_meta is not None:
+        raise ValueError("k_meta needs a meta RM (MetaRM@k ranks the samples by the meta RM's q); none was given")
     metrics = Metrics()
     batcher = DynamicBatcher(
         grm,
@@ -45,6 +54,7 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
         max_wait_s=config.max_wait_ms / 1000,
         max_queue=config.max_queue,
         metrics=metrics,
+        meta_rm=meta_rm,
     )
     started = time.time()
     metrics.gauge("rewardscale_queue_depth", "GRM requests waiting in the queue.", lambda: batcher.depth)
@@ -67,6 +77,7 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
     app.state.metrics = metrics
     app.state.config = config
     model = getattr(grm.backend, "model_id", type(grm.backend).__name__)
+    meta_name = None if meta_rm is None else str(getattr(meta_rm, "path", type(meta_rm).__name__))
 
     @app.middleware("http")
     async def record(request: HTTPRequest, call_next):
@@ -97,6 +108,24 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
             raise HTTPException(400, f"field 'k' must be between 1 and {config.max_k} (server limit), got {k}")
         return k
 
+    def check_k_meta(k_meta: Any, k: int) -> int | None:
+        """The call's k_meta: None without a meta RM, else its own (1..k) or the server default."""
+        if meta_rm is None:
+            if k_meta is not None:
+                raise HTTPException(400, "field 'k_meta' needs a meta RM (MetaRM@k); this server has none loaded")
+            return None
+        if k_meta is None:
+            return config.meta_default(k)
+        if isinstance(k_meta, bool) or not isinstance(k_meta, int):
+            raise HTTPException(400, f"field 'k_meta' must be an integer, got {json.dumps(k_meta)}")
+        if k_meta < 1:
+            raise HTTPException(400, f"field 'k_meta' must be >= 1, got {k_meta}")
+        if k_meta > k:
+            raise HTTPException(
+                400, f"field 'k_meta' = {k_meta} is more than k = {k}: MetaRM@k votes with k_meta of the k samples"
+            )
+        return k_meta
+
     def check_limits(requests: list[Request], where: str) -> None:
         limit = min(config.max_requests, config.max_queue)
         if len(requests) > limit:
@@ -110,10 +139,10 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
                     400, f"{where}[{i}] has {chars} characters (query + responses); the limit is {config.max_chars}"
                 )
 
-    async def score(requests: list[Request], k: int) -> list[Reward]:
+    async def score(requests: list[Request], k: int, k_meta: int | None) -> list[Reward]:
         """Queue the requests and wait for their rewards, mapping failures to HTTP errors."""
         try:
-            job = batcher.submit(requests, k, config.timeout_s)
+            job = batcher.submit(requests, k, config.timeout_s, k_meta=k_meta)
         except QueueFull as e:
             raise HTTPException(503, str(e), headers={"Retry-After": "1"}) from e
         except RuntimeError as e:
@@ -140,8 +169,7 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
         if not isinstance(items, list) or not items:
             raise HTTPException(400, "field 'requests' must be a non-empty list of {query|messages, responses}")
         k = check_k(body.get("k"))
-        if body.get("k_meta") is not None:
-            raise HTTPException(400, "field 'k_meta' needs a meta RM (MetaRM@k); this server has none loaded")
+        k_meta = check_k_meta(body.get("k_meta"), k)
         samples = body.get("return_samples", False)
         if not isinstance(samples, bool):
             raise HTTPException(400, "field 'return_samples' must be true or false")
@@ -152,8 +180,12 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
             except InvalidRequest as e:
                 raise HTTPException(400, f"requests[{i}]: {e}") from e
         check_limits(requests, "requests")
-        rewards = await score(requests, k)
-        return JSONResponse({"model": model, "k": k, "results": [summarize(r, samples=samples) for r in rewards]})
+        rewards = await score(requests, k, k_meta)
+        out: dict[str, Any] = {"model": model, "k": k}
+        if k_meta is not None:
+            out["k_meta"] = k_meta
+        out["results"] = [summarize(r, samples=samples) for r in rewards]
+        return JSONResponse(out)
 
     @app.post("/get_reward")
     async def get_reward(request: HTTPRequest) -> JSONResponse:
@@ -161,11 +193,12 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
         try:
             call = openrlhf.parse_call(body)
             k = check_k(call.k)
+            k_meta = check_k_meta(call.k_meta, k)
             grouped = openrlhf.to_requests(call, max_group=config.max_responses)
         except InvalidRequest as e:
             raise HTTPException(400, str(e)) from e
         check_limits(grouped.requests, "prompt group")
-        results = [summarize(r) for r in await score(grouped.requests, k)]
+        results = [summarize(r) for r in await score(grouped.requests, k, k_meta)]
         chosen = [scaled(res, config.reward_scale) for res in results]  # type: ignore[arg-type]
         unit = [scaled(res, "unit") for res in results]
         rewards, scores, means, valid = [], [], [], []
@@ -186,6 +219,8 @@ def create_app(grm: GRM, config: ServerConfig | None = None, close_grm: bool = T
                 "status": "ok" if ok else "worker stopped",
                 "model": model,
                 "k": config.k,
+                "meta_rm": meta_name,
+                "k_meta": None if meta_rm is None else config.meta_default(config.k),
                 "queue_depth": batcher.depth,
                 "max_queue": config.max_queue,
                 "in_flight": batcher.in_flight,

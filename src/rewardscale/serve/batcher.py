@@ -6,6 +6,11 @@ requests that share a k, waiting at most `max_wait_s` after the oldest one arriv
 come; requests that queued while the backend was busy are taken at once. A call's requests may
 be split over several batches; its future resolves when all are scored. If a batched backend call
 fails, each of its requests is scored alone, so one bad request fails only its own call.
+
+With a meta RM (MetaRM@k), batches still group by k only: the k samples of every request in the
+batch are drawn together and the meta RM scores them all in one pass (`score_batch(meta_rm=)`);
+each request then votes with its own call's k_meta (`GRM.vote`), so calls with different k_meta
+share backend calls.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
-from ..grm import GRM
-from ..types import Request, Reward
+from ..grm import GRM, SampleScorer
+from ..types import Judgment, Request, Reward
+from ..vote import check_k_meta, default_k_meta
 from .metrics import Metrics
 
 log = logging.getLogger("rewardscale.serve")
@@ -33,13 +39,32 @@ class Expired(TimeoutError):
     """A call's deadline passed before its requests reached the backend."""
 
 
+class TimedScorer:
+    """A meta RM that records its scoring time and counts in the server's metrics."""
+
+    def __init__(self, meta_rm: SampleScorer, metrics: Metrics):
+        self.meta_rm = meta_rm
+        self.metrics = metrics
+
+    def score_samples(
+        self, requests: Sequence[Request], judgments: Sequence[Sequence[Judgment]]
+    ) -> list[list[float | None]]:
+        start = time.monotonic()
+        q = self.meta_rm.score_samples(requests, judgments)
+        scored = sum(x is not None for row in q for x in row)
+        self.metrics.metarm(len(requests), scored, time.monotonic() - start)
+        return q
+
+
 @dataclass(eq=False)
 class Job:
-    """One HTTP call's GRM requests, scored with one k; `future` resolves to their Rewards in order."""
+    """One HTTP call's GRM requests, scored with one k (and, with a meta RM, voting with the top
+    `k_meta` samples by q); `future` resolves to their Rewards in order."""
 
     requests: list[Request]
     k: int
     deadline: float
+    k_meta: int | None = None
     future: Future = field(default_factory=Future)
     results: list[Reward | None] = field(default_factory=list)
     remaining: int = 0
@@ -84,6 +109,8 @@ class DynamicBatcher:
     max_batch: most GRM requests per backend call (1 = no batching, one request per call).
     max_wait_s: bounded wait for more requests after the oldest queued one arrived.
     max_queue: most GRM requests waiting (not counting the batch being scored).
+    meta_rm: a meta RM; when given, every job is scored with MetaRM@k (its `k_meta`, default
+        k // 2) instead of Voting@k.
     """
 
     def __init__(
@@ -93,6 +120,7 @@ class DynamicBatcher:
         max_wait_s: float = 0.01,
         max_queue: int = 4096,
         metrics: Metrics | None = None,
+        meta_rm: SampleScorer | None = None,
     ):
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
             raise ValueError("max_batch and max_queue must be >= 1 and max_wait_s >= 0")
@@ -101,6 +129,7 @@ class DynamicBatcher:
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self.metrics = metrics or Metrics()
+        self.meta_rm = None if meta_rm is None else TimedScorer(meta_rm, self.metrics)
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -144,9 +173,17 @@ class DynamicBatcher:
 
     # --- producer side ---
 
-    def submit(self, requests: Sequence[Request], k: int, timeout_s: float) -> Job:
-        """Queue one call's requests; raise QueueFull (nothing queued) when they do not fit."""
-        job = Job(list(requests), k, time.monotonic() + timeout_s)
+    def submit(self, requests: Sequence[Request], k: int, timeout_s: float, k_meta: int | None = None) -> Job:
+        """Queue one call's requests; raise QueueFull (nothing queued) when they do not fit.
+
+        `k_meta` (only with a meta RM; checked here, before anything is queued): the samples that
+        vote, default k // 2. ValueError for a k_meta outside 1..k or without a meta RM."""
+        if self.meta_rm is None:
+            if k_meta is not None:
+                raise ValueError("k_meta needs a meta RM (MetaRM@k); this batcher has none")
+        else:
+            k_meta = check_k_meta(default_k_meta(k) if k_meta is None else k_meta, k)
+        job = Job(list(requests), k, time.monotonic() + timeout_s, k_meta=k_meta)
         if not job.requests:
             job.future.set_result([])
             return job
@@ -230,7 +267,12 @@ class DynamicBatcher:
         requests = [it.job.requests[it.index] for it in batch]
         start = time.monotonic()
         try:
-            rewards = self.grm.score_batch(requests, k=k)
+            rewards = self.grm.score_batch(requests, k=k, meta_rm=self.meta_rm)
+            if self.meta_rm is not None:  # samples and q are shared; each call votes with its own k_meta
+                rewards = [
+                    r if r.k_meta == it.job.k_meta else self.grm.vote(r.request, r.samples, k, k_meta=it.job.k_meta)
+                    for it, r in zip(batch, rewards)
+                ]
         except Exception as e:
             if len(batch) == 1:
                 self.metrics.batch(1, time.monotonic() - start, ["backend_error"] * k)

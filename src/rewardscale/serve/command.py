@@ -3,6 +3,8 @@ same as `rewardscale score`'s and go through `cli.build_grm`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from ..backends import BACKENDS
@@ -13,6 +15,15 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
     k: int = typer.Option(4, "-k", "--k", min=1, help="Default samples per request (Voting@k) when a call omits k."),
+    meta_rm_path: Path | None = typer.Option(
+        None,
+        "--meta-rm",
+        help="A meta RM dir (rewardscale train metarm): every call is scored with MetaRM@k, the top k_meta "
+        "samples by q vote.",
+    ),
+    k_meta: int | None = typer.Option(
+        None, "--k-meta", min=1, help="With --meta-rm: default k_meta when a call omits it (default: k // 2)."
+    ),
     max_k: int = typer.Option(64, "--max-k", min=1, help="Largest k a call may ask for."),
     max_batch: int = typer.Option(32, "--max-batch", min=1, help="GRM requests per backend call (1: no batching)."),
     max_wait_ms: float = typer.Option(10.0, "--max-wait-ms", min=0, help="Wait for more requests to batch (ms)."),
@@ -41,7 +52,8 @@ def serve(
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Position-balanced response orders."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
-    """Serve the GRM over HTTP: /v1/score, OpenRLHF's /get_reward, /health, /metrics."""
+    """Serve the GRM over HTTP: /v1/score, OpenRLHF's /get_reward, /health, /metrics (MetaRM@k
+    with --meta-rm)."""
     from .. import cli
     from ..backends import MissingExtra
     from . import ServerConfig, require_extra, run
@@ -51,6 +63,7 @@ def serve(
         config = ServerConfig(
             k=k,
             max_k=max_k,
+            k_meta=k_meta,
             max_batch=max_batch,
             max_wait_ms=max_wait_ms,
             max_queue=max_queue,
@@ -63,6 +76,7 @@ def serve(
         )
     except (MissingExtra, ValueError) as e:
         cli.fail(str(e))
+    meta_rm = cli.load_meta_rm(meta_rm_path, k, k_meta)  # once, before the judge: a wrong dir fails fast
     grm = cli.build_grm(
         backend,
         model,
@@ -77,8 +91,9 @@ def serve(
         shuffle,
         threads=threads,
     )
+    meta = "" if meta_rm is None else f", MetaRM@k with {meta_rm_path} (k_meta={config.meta_default(k)})"
     cli.err.print(
-        f"serving {getattr(grm.backend, 'model_id', backend)} on http://{host}:{port} (k={k}, "
+        f"serving {getattr(grm.backend, 'model_id', backend)} on http://{host}:{port} (k={k}{meta}, "
         f"max batch {max_batch}, queue {max_queue})"
     )
-    run(grm, config, host=host, port=port, log_level=log_level)
+    run(grm, config, host=host, port=port, log_level=log_level, meta_rm=meta_rm)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..vote import default_k_meta
 from .schema import SCALES
 
 
@@ -14,6 +15,9 @@ class ServerConfig:
 
     k: default samples per request (Voting@k) when a call does not say; max_k bounds what a call
         may ask for.
+    k_meta: with a meta RM loaded, the samples that vote (MetaRM@k) when a call does not say;
+        None: k // 2 of the call's k (at least 1). Capped at a call's k when the call asks for
+        fewer samples. Needs a meta RM (`create_app(..., meta_rm=)`).
     max_batch: most GRM requests in one backend call (1 turns dynamic batching off).
     max_wait_ms: how long the batcher waits for more requests after the first one arrives; work
         that queues while the backend is busy is taken at once, without waiting.
@@ -29,6 +33,7 @@ class ServerConfig:
 
     k: int = 4
     max_k: int = 64
+    k_meta: int | None = None
     max_batch: int = 32
     max_wait_ms: float = 10.0
     max_queue: int = 4096
@@ -47,10 +52,18 @@ class ServerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.k > self.max_k:
             raise ValueError(f"k ({self.k}) is above max_k ({self.max_k})")
+        if self.k_meta is not None and not 1 <= self.k_meta <= self.k:
+            raise ValueError(
+                f"k_meta ({self.k_meta}) must be between 1 and k ({self.k}): MetaRM@k keeps k_meta of the k samples"
+            )
         if self.max_wait_ms < 0 or self.timeout_s <= 0:
             raise ValueError("max_wait_ms must be >= 0 and timeout_s > 0")
         if self.reward_scale not in SCALES:
             raise ValueError(f"reward_scale must be one of {', '.join(SCALES)}, got {self.reward_scale!r}")
+
+    def meta_default(self, k: int) -> int:
+        """The k_meta of a call with `k` samples that does not name one (server has a meta RM)."""
+        return default_k_meta(k) if self.k_meta is None else min(self.k_meta, k)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

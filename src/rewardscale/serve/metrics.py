@@ -69,6 +69,9 @@ class Metrics:
         self.batch_size = Histogram(BATCH_BUCKETS)
         self.backend_seconds = 0.0
         self.rejected: dict[Labels, int] = defaultdict(int)  # reason -> GRM requests
+        self.metarm_requests = 0  # GRM requests scored with MetaRM@k
+        self.metarm_samples = 0  # samples the meta RM gave a q
+        self.metarm_seconds = 0.0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
@@ -89,6 +92,13 @@ class Metrics:
             self.backend_seconds += seconds
             for s in statuses:
                 self.samples[(("status", s),)] += 1
+
+    def metarm(self, n_requests: int, n_samples: int, seconds: float) -> None:
+        """One meta RM pass over a batch's samples (MetaRM@k)."""
+        with self._lock:
+            self.metarm_requests += n_requests
+            self.metarm_samples += n_samples
+            self.metarm_seconds += seconds
 
     def reject(self, reason: str, n_requests: int = 1) -> None:
         with self._lock:
@@ -125,6 +135,12 @@ class Metrics:
             out += self.batch_size.lines("rewardscale_batch_size", ())
             family("rewardscale_backend_seconds_total", "counter", "Seconds the worker spent in backend calls.")
             out.append(f"rewardscale_backend_seconds_total {self.backend_seconds!r}")
+            family("rewardscale_metarm_requests_total", "counter", "GRM requests scored with MetaRM@k.")
+            out.append(f"rewardscale_metarm_requests_total {self.metarm_requests}")
+            family("rewardscale_metarm_samples_total", "counter", "Samples the meta RM scored (q).")
+            out.append(f"rewardscale_metarm_samples_total {self.metarm_samples}")
+            family("rewardscale_metarm_seconds_total", "counter", "Seconds the worker spent in the meta RM.")
+            out.append(f"rewardscale_metarm_seconds_total {self.metarm_seconds!r}")
             family("rewardscale_samples_total", "counter", "GRM samples generated, by parse status.")
             out += [f"rewardscale_samples_total{_labels(k)} {v}" for k, v in sorted(self.samples.items())]
             family("rewardscale_rejected_requests_total", "counter", "GRM requests not scored, by reason.")

@@ -23,6 +23,7 @@ class RewardCall:
     prompts: list[str]
     responses: list[str]
     k: int | None = None
+    k_meta: int | None = None
 
 
 def split_query(query: str, prompt: str | None, i: int) -> tuple[str, str]:
@@ -63,6 +64,9 @@ def parse_call(body: Any) -> RewardCall:
     k = body.get("k")
     if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
         raise InvalidRequest("field 'k' must be an integer")
+    k_meta = body.get("k_meta")
+    if k_meta is not None and (isinstance(k_meta, bool) or not isinstance(k_meta, int)):
+        raise InvalidRequest("field 'k_meta' must be an integer")
     out_prompts, out_responses = [], []
     for i, q in enumerate(queries):
         if not isinstance(q, str):
@@ -73,7 +77,7 @@ def parse_call(body: Any) -> RewardCall:
         prompt, response = split_query(q, p, i)
         out_prompts.append(prompt)
         out_responses.append(response)
-    return RewardCall(out_prompts, out_responses, k)
+    return RewardCall(out_prompts, out_responses, k, k_meta)
 
 
 def to_requests(call: RewardCall, max_group: int) -> Grouped:

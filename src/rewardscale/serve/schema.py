@@ -14,7 +14,9 @@ SCALES: tuple[str, ...] = ("unit", "mean", "sum")
 
 def summarize(reward: Reward, samples: bool = False) -> dict[str, Any]:
     """One scored request as the server returns it: per-response Voting@k sums, mean 1..10 scores,
-    the best response, the tie-aware win probabilities and the count of valid samples."""
+    the best response, the tie-aware win probabilities and the count of valid samples. MetaRM@k
+    (`method` "metarm"): also `k_meta` and `selected` (positions of the samples that voted; the
+    sums and means are over those), and each returned sample carries its q."""
     d: dict[str, Any] = {
         "id": reward.request.id,
         "rewards": reward.rewards,
@@ -24,7 +26,11 @@ def summarize(reward: Reward, samples: bool = False) -> dict[str, Any]:
         "k": reward.k,
         "n_valid": reward.n_valid,
         "n_abstained": reward.n_abstained,
+        "method": reward.method,
     }
+    if reward.k_meta is not None:
+        d["k_meta"] = reward.k_meta
+        d["selected"] = reward.selected
     if samples:
         d["samples"] = [j.to_dict() for j in reward.samples]
     return d
