@@ -168,3 +168,16 @@ def test_cli_scores_a_file_and_resumes(tmp_path, monkeypatch):
     said = " ".join(res.output.split())
     assert res.exit_code == 0 and backends[-1].calls == [] and "0 generated, 20 from the store" in said
     assert out.read_text() == first
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    """Reports are shared files: not mkstemp's private 0600, but 0666 less the umask."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "r.jsonl"
+        write_jsonl_atomic(out, [{"a": 1}])
+    finally:
+        os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o644

@@ -58,34 +58,32 @@ def read_requests(path: str | os.PathLike, skip_invalid: bool = False) -> tuple[
     return requests, errors
 
 
-def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
-    """Write JSON lines to a temporary file beside `path`, fsync it, then rename it into place."""
+def _write_atomic(path: str | os.PathLike, chunks: Iterable[str]) -> None:
+    """Write `chunks` to a temporary file beside `path`, fsync it, then rename it into place; the
+    file gets the usual permissions (0666 less the umask), not mkstemp's private 0600."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
+    """Atomic write of JSON lines (no half-written file on a crash)."""
+    _write_atomic(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Atomic write of a text file (same temporary-file-and-rename scheme)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic write of a text file."""
+    _write_atomic(path, (text,))
