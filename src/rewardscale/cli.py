@@ -24,6 +24,7 @@ from rich.table import Table
 from . import models
 from .backends import BACKENDS, BackendError, MissingExtra, make_backend
 from .batch import InputError, read_requests, write_jsonl_atomic
+from .cli_options import ConstrainFormat, CritiqueBudget, ForceVerdict, ScoreMode, VerdictConstraint
 from .grm import GRM
 from .store import SampleStore
 from .types import InvalidRequest, Request, Reward, Sampling
@@ -241,23 +242,11 @@ def score(
         False, "--show-samples", help="Print every sample's principles, critique, scores."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the reward as JSON."),
-    force_verdict: bool = typer.Option(
-        False, "--force-verdict/--no-force-verdict", help="Force a grammar-constrained verdict on samples without one."
-    ),
-    critique_budget: int | None = typer.Option(
-        None, "--critique-budget", min=1, help="With --force-verdict: tokens allowed before the verdict is forced."
-    ),
-    score_mode: str = typer.Option(
-        "integer", "--score-mode", help="integer (paper) or expected (probability-weighted score from logprobs)."
-    ),
-    verdict_constraint: str = typer.Option(
-        "none", "--verdict-constraint", help="openai backend: how the server constrains: none, grammar, vllm, sglang."
-    ),
-    constrain_format: bool = typer.Option(
-        False,
-        "--constrain-format/--no-constrain-format",
-        help="Generate the whole output under a grammar for the three-part format (slower; llamacpp, openai).",
-    ),
+    force_verdict: ForceVerdict = False,
+    critique_budget: CritiqueBudget = None,
+    score_mode: ScoreMode = "integer",
+    verdict_constraint: VerdictConstraint = "none",
+    constrain_format: ConstrainFormat = False,
     meta_rm_path: Path | None = typer.Option(
         None, "--meta-rm", help="A meta RM dir (rewardscale train metarm): MetaRM@k, vote with the top k_meta samples."
     ),
@@ -419,17 +408,10 @@ def bench(
     k_meta: int | None = typer.Option(
         None, "--k-meta", min=1, help="With --meta-rm: samples that vote at each k (default k // 2; capped at k)."
     ),
-    force_verdict: bool = typer.Option(
-        False, "--force-verdict/--no-force-verdict", help="Force a grammar-constrained verdict on samples without one."
-    ),
-    critique_budget: int | None = typer.Option(
-        None, "--critique-budget", min=1, help="With --force-verdict: tokens allowed before the verdict is forced."
-    ),
-    constrain_format: bool = typer.Option(
-        False,
-        "--constrain-format/--no-constrain-format",
-        help="Generate the whole output under a grammar for the three-part format (slower; llamacpp, openai).",
-    ),
+    force_verdict: ForceVerdict = False,
+    critique_budget: CritiqueBudget = None,
+    verdict_constraint: VerdictConstraint = "none",
+    constrain_format: ConstrainFormat = False,
 ) -> None:
     """Benchmark the GRM: sample K once, report Voting@k for every k (results.json, results.md, plot);
     with --meta-rm also MetaRM@k from the same samples."""
@@ -473,7 +455,9 @@ def bench(
             max_retries,
             lenient,
             True,
-            verdict=VerdictOptions(force_verdict, critique_budget, constrain_format=constrain_format),
+            verdict=VerdictOptions(
+                force_verdict, critique_budget, verdict_constraint=verdict_constraint, constrain_format=constrain_format
+            ),
             threads=threads,
         )
     grm.store = SampleStore(store_path or out / "samples.sqlite", argv=sys.argv)

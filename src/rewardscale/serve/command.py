@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..backends import BACKENDS
+from ..cli_options import ConstrainFormat, CritiqueBudget, ForceVerdict, ScoreMode, VerdictConstraint
 from .schema import SCALES
 
 
@@ -50,12 +51,18 @@ def serve(
     max_retries: int = typer.Option(2, "--max-retries", min=0, help="Redraws of an unparseable sample."),
     lenient: bool = typer.Option(False, "--lenient", help="Recover near-miss verdicts (marked 'recovered')."),
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Position-balanced response orders."),
+    force_verdict: ForceVerdict = False,
+    critique_budget: CritiqueBudget = None,
+    score_mode: ScoreMode = "integer",
+    verdict_constraint: VerdictConstraint = "none",
+    constrain_format: ConstrainFormat = False,
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the GRM over HTTP: /v1/score, OpenRLHF's /get_reward, /health, /metrics (MetaRM@k
     with --meta-rm)."""
     from .. import cli
     from ..backends import MissingExtra
+    from ..verdict import VerdictOptions
     from . import ServerConfig, require_extra, run
 
     try:
@@ -89,6 +96,7 @@ def serve(
         max_retries,
         lenient,
         shuffle,
+        verdict=VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
         threads=threads,
     )
     meta = "" if meta_rm is None else f", MetaRM@k with {meta_rm_path} (k_meta={config.meta_default(k)})"

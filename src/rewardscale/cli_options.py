@@ -1,0 +1,36 @@
+"""The verdict options shared by `score`, `bench` and `serve`, declared once (typer `Annotated` aliases)
+so the three commands spell and document them the same way."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ForceVerdict = Annotated[
+    bool,
+    typer.Option(
+        "--force-verdict/--no-force-verdict", help="Force a grammar-constrained verdict on samples without one."
+    ),
+]
+CritiqueBudget = Annotated[
+    int | None,
+    typer.Option("--critique-budget", min=1, help="With --force-verdict: tokens allowed before the verdict is forced."),
+]
+ScoreMode = Annotated[
+    str,
+    typer.Option("--score-mode", help="integer (paper) or expected (probability-weighted score from logprobs)."),
+]
+VerdictConstraint = Annotated[
+    str,
+    typer.Option(
+        "--verdict-constraint", help="openai backend: how the server constrains: none, grammar, vllm, sglang."
+    ),
+]
+ConstrainFormat = Annotated[
+    bool,
+    typer.Option(
+        "--constrain-format/--no-constrain-format",
+        help="Generate the whole output under a grammar for the three-part format (slower; llamacpp, openai).",
+    ),
+]

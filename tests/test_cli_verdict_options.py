@@ -1,0 +1,43 @@
+"""`score`, `bench` and `serve` take the same verdict options and hand them to the judge unchanged."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import rewardscale.cli as cli
+from rewardscale.verdict import VerdictOptions
+
+FLAGS = [
+    "--force-verdict",
+    "--critique-budget",
+    "64",
+    "--verdict-constraint",
+    "vllm",
+    "--constrain-format",
+]
+
+
+@pytest.mark.parametrize(
+    "command, extra, want",
+    [
+        (["score", "--query", "q", "--response", "a"], ["--score-mode", "expected"], "expected"),
+        (["bench", "rewardbench", "--data", "x.jsonl"], [], "integer"),
+        (["serve"], ["--score-mode", "expected"], "expected"),
+    ],
+)
+def test_verdict_options_reach_the_judge(monkeypatch, command, extra, want):
+    seen: list[VerdictOptions] = []
+    signature = inspect.signature(cli.build_grm)
+
+    def capture(*args, **kwargs):
+        seen.append(signature.bind(*args, **kwargs).arguments.get("verdict"))
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(cli, "build_grm", capture)
+    result = CliRunner().invoke(cli.app, [*command, "--backend", "openai", *FLAGS, *extra])
+    assert result.exit_code == 3, result.output
+    assert seen == [VerdictOptions(True, 64, want, "vllm", True)]
