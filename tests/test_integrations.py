@@ -12,7 +12,7 @@ from rewardscale.integrations import verl
 from rewardscale.integrations.text import as_query, as_response, group_by_prompt, strip_special, unchat
 from rewardscale.integrations.trl import AsyncGRMReward, GRMReward
 
-from .fakes import FakeBackend, shown_responses
+from .fakes import FakeBackend, shown_responses, verdict
 from .server_proc import server_process
 
 
@@ -98,3 +98,33 @@ def test_verl_compute_score_single_messages_and_reference(url):
     assert q[-1]["content"].endswith("(Reference answer, for the judge only: 4)")
     with pytest.raises(ValueError, match="extra_info"):
         verl.compute_score("ds", "a", "4", {"answer": "4"}, url=url)
+
+
+class TrustFirstCompletion:
+    """A stand-in meta RM (no torch): q 0.9 for samples that rank response 0 higher, else 0.1."""
+
+    def score_samples(self, requests, judgments):
+        return [[(0.9 if j.scores[0] > j.scores[1] else 0.1) if j.valid else None for j in js] for js in judgments]
+
+
+def test_trl_reward_metarm_in_process():
+    # completion 0 of every prompt ranks "right" first, completion 1 the other way: Voting@4 ties,
+    # MetaRM@4 keeps the two samples the meta RM trusts
+    backend = FakeBackend(lambda shown, seed, i: verdict([9 if (s == "right") == (i == 0) else 2 for s in shown]))
+    plain = GRMReward(grm=GRM(backend, max_retries=0), k=4, scale="sum")
+    assert plain(prompts=["q", "q"], completions=["right", "wrong"]) == [22, 22]
+    meta = GRMReward(grm=GRM(backend, max_retries=0), k=4, scale="sum", meta_rm=TrustFirstCompletion())
+    assert meta(prompts=["q", "q"], completions=["right", "wrong"]) == [18, 4]
+    one = AsyncGRMReward(grm=GRM(backend, max_retries=0), k=4, scale="sum", meta_rm=TrustFirstCompletion(), k_meta=1)
+    assert asyncio.run(one(prompts=["q", "q"], completions=["right", "wrong"])) == [9, 2]
+
+
+def test_trl_reward_metarm_bad_settings():
+    with pytest.raises(ValueError, match="more than k"):
+        GRMReward(grm=GRM(FakeBackend()), k=2, meta_rm=TrustFirstCompletion(), k_meta=3)
+    with pytest.raises(ValueError, match="needs a meta RM"):
+        GRMReward(grm=GRM(FakeBackend()), k=2, k_meta=1)
+    with pytest.raises(ValueError, match="serve --meta-rm"):
+        GRMReward(url="http://x", k=2, meta_rm=TrustFirstCompletion())
+    with pytest.raises(Exception, match="no such directory|not a rewardscale meta RM"):
+        GRMReward(grm=GRM(FakeBackend()), k=2, meta_rm="/nonexistent/metarm")

@@ -16,10 +16,12 @@ conversational (lists of messages) or plain strings.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from ..grm import GRM
+from ..grm import GRM, SampleScorer
 from ..serve.schema import SCALES, Scale, scaled
+from ..vote import check_k_meta
 from .scorer import Scorer, make_scorer
 from .text import Grouped, group_by_prompt
 
@@ -34,6 +36,8 @@ class _GRMRewardBase:
     max_group: most completions in one GRM request; a bigger group is split (None: no limit).
     abstain: reward when every sample of a group abstained (None lets TRL treat it as missing).
     name: the name TRL logs the reward under (`rewards/<name>/mean`).
+    meta_rm: with grm=, MetaRM@k in process: a `MetaRM` or its directory (`rewardscale train metarm`).
+    k_meta: MetaRM@k voters (default k // 2); with url=, sent to a server started with --meta-rm.
     """
 
     def __init__(
@@ -47,13 +51,24 @@ class _GRMRewardBase:
         name: str = "grm",
         timeout: float = 900.0,
         scorer: Scorer | None = None,
+        meta_rm: SampleScorer | str | Path | None = None,
+        k_meta: int | None = None,
     ):
         if scale not in SCALES:
             raise ValueError(f"unknown reward scale {scale!r}; choose one of: {', '.join(SCALES)}")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        self.scorer = scorer or make_scorer(grm=grm, url=url, k=k, timeout=timeout)
+        if isinstance(meta_rm, (str, Path)):
+            from ..metarm import MetaRM
+
+            meta_rm = MetaRM.load(meta_rm)
+        if k_meta is not None:
+            check_k_meta(k_meta, k)
+            if meta_rm is None and grm is not None:
+                raise ValueError("k_meta needs a meta RM (meta_rm=...): MetaRM@k ranks the samples by its q")
+        self.scorer = scorer or make_scorer(grm=grm, url=url, k=k, timeout=timeout, meta_rm=meta_rm)
         self.k = k
+        self.k_meta = k_meta
         self.scale = scale
         self.max_group = max_group
         self.abstain = abstain
@@ -76,7 +91,7 @@ class GRMReward(_GRMRewardBase):
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         grouped = self._group(prompts, completions)
-        return self._rewards(grouped, self.scorer.score(grouped.requests, k=self.k))
+        return self._rewards(grouped, self.scorer.score(grouped.requests, k=self.k, k_meta=self.k_meta))
 
 
 class AsyncGRMReward(_GRMRewardBase):
@@ -85,4 +100,4 @@ class AsyncGRMReward(_GRMRewardBase):
 
     async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         grouped = self._group(prompts, completions)
-        return self._rewards(grouped, await self.scorer.ascore(grouped.requests, k=self.k))
+        return self._rewards(grouped, await self.scorer.ascore(grouped.requests, k=self.k, k_meta=self.k_meta))
