@@ -211,3 +211,36 @@ def test_verdict_report_counts_own_forced_ties_and_position_bias():
     assert "25.0% forced" in rep.summary()
     empty = verdict_report([])
     assert empty.tie_rate is None and empty.valid_rate == 0.0
+
+
+def test_forced_and_expected_verdicts_are_stored_and_reused(tmp_path):
+    from rewardscale.bench.runner import StoreOnly
+    from rewardscale.store import SampleStore
+
+    def run(backend, **kw):
+        store = SampleStore(tmp_path / "s.sqlite")
+        try:
+            return GRM(backend, store=store, force_verdict=True, **kw).score("q", ["a", "bbbbb"], k=4)
+        finally:
+            store.close()
+
+    # every sample is cut short, so every one is forced; the verdicts are stored with the samples
+    first_backend = ForcingFake(rambler, finish_reason="length", spread=0.3)
+    first = run(first_backend, score_mode="expected")
+    assert sum(len(c) for c in first_backend.verdict_calls) == 4
+    # the same run again: samples and verdicts (with their logprobs) come from the store
+    again_backend = ForcingFake(rambler, finish_reason="length", spread=0.3)
+    again = run(again_backend, score_mode="expected")
+    assert again_backend.calls == [] and again_backend.verdict_calls == []
+    assert again.to_dict() == first.to_dict()
+    assert all(j.status is Status.FORCED and j.expected is not None for j in again.samples)
+    # a stored-only reader sees the forced verdicts too (integer mode: same key, logprobs not asked
+    # for, so these are new verdict requests it cannot decode: they stay truncated, marked)
+    stored = run(StoreOnly(first_backend.model_id), max_retries=0)
+    assert [j.status for j in stored.samples] == [Status.TRUNCATED] * 4
+    assert all("not in the store" in j.note for j in stored.samples)
+    # ... while the integer-mode verdicts, once stored, are read back as forced
+    run(ForcingFake(rambler, finish_reason="length"))
+    stored = run(StoreOnly(first_backend.model_id), max_retries=0)
+    assert [j.status for j in stored.samples] == [Status.FORCED] * 4
+    assert stored.rewards == [8.0, 20.0]

@@ -429,18 +429,18 @@ def bench(
     if stored_only:  # no engine: read the store under the same model id and sampling settings
         from .bench.runner import StoreOnly
 
-        # the generation's token limit (capped by the critique budget when forcing) keys the store;
-        # forced verdicts are not stored, so those samples read as truncated here
-        limit_tokens = min(max_tokens, critique_budget) if force_verdict and critique_budget else max_tokens
-        sampling = Sampling(temperature=temperature, max_tokens=limit_tokens)
+        # the same settings as the run give the same keys: the token limit (capped by the critique
+        # budget when forcing), the grammar, and the forced verdicts (stored since they are decoded)
         engine = StoreOnly(model or models.DEFAULT_MODEL)
         grm = GRM(
             engine,
-            sampling=sampling,
+            sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
             seed=seed,
             max_retries=max_retries,
             lenient=lenient,
-            constrain_format=constrain_format,  # the grammar keys the store too
+            force_verdict=force_verdict,
+            critique_budget=critique_budget,
+            constrain_format=constrain_format,
         )
     else:
         grm = build_grm(

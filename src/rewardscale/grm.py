@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 from . import plan as planning
 from .backends.base import Backend, Completion, GenerationRequest
-from .store import SampleStore, stored_generate
+from .store import SampleStore, stored_generate, stored_verdicts
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
 from .verdict import (
@@ -271,7 +271,10 @@ class GRM:
             vreqs.append(VerdictRequest(job.messages, prefix, n, seed, top_logprobs=TOP_LOGPROBS if expected else 0))
         if not vreqs:
             return judged
-        results = self.backend.complete_verdicts(vreqs, self.sampling)  # type: ignore[attr-defined]
+        if self.store is not None:
+            results = stored_verdicts(self.backend, vreqs, self.sampling, self.store)
+        else:
+            results = self.backend.complete_verdicts(vreqs, self.sampling)  # type: ignore[attr-defined]
         out = list(judged)
         for idx, vreq, res in zip(todo, vreqs, results):
             p, j, job = judged[idx]

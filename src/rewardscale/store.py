@@ -10,6 +10,11 @@ the backend decodes together), so results can be committed one job at a time whi
 still batches everything in flight. A job that is only partly stored (e.g. k grew since the last
 run) is topped up with `n = missing` completions drawn with a seed derived from the job's seed
 and the first missing index, so the new completions are fresh draws, not repeats of stored ones.
+
+Forced verdicts and the expected-mode verdict re-decodes (`rewardscale.verdict`) are stored the same
+way in their own table (`stored_verdicts`), keyed by (model, messages, the sample's text up to the
+verdict, n, seed, logprobs asked, temperature, top_p), so a forced run resumes without forcing again
+and a stored-only report reads its forced verdicts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 
 from .backends.base import Backend, Completion, GenerationRequest
 from .types import Sampling
+from .verdict import TokenLogprobs, VerdictCompletion, VerdictRequest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -38,6 +44,15 @@ CREATE TABLE IF NOT EXISTS samples (
     text TEXT NOT NULL,
     finish_reason TEXT,
     tokens INTEGER NOT NULL DEFAULT 0,
+    run INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    finish_reason TEXT,
+    logprobs TEXT,
     run INTEGER NOT NULL,
     created REAL NOT NULL
 );
@@ -65,6 +80,32 @@ def prompt_hash(model: str, messages: Sequence[dict], sampling: Sampling, gramma
 def sample_key(phash: str, seed: int, index: int) -> str:
     """The store key of completion `index` of a prompt drawn with `seed`."""
     return hashlib.sha256(f"{phash}:{seed}:{index}".encode()).hexdigest()
+
+
+def verdict_key(model: str, req: VerdictRequest, sampling: Sampling) -> str:
+    """The store key of a constrained verdict continuation. Only temperature and top_p of the
+    sampling matter (a verdict's token limit is fixed by n), so a critique budget does not change it."""
+    content = {
+        "model": model,
+        "messages": [dict(m) for m in req.messages],
+        "prefix": req.prefix,
+        "n": req.n,
+        "seed": req.seed,
+        "top_logprobs": req.top_logprobs,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+    }
+    return hashlib.sha256(("verdict:" + json.dumps(content, sort_keys=True, ensure_ascii=False)).encode()).hexdigest()
+
+
+def _logprobs_json(lps: Sequence[TokenLogprobs] | None) -> str | None:
+    return None if lps is None else json.dumps([[t.token, t.logprob, [list(x) for x in t.top]] for t in lps])
+
+
+def _logprobs_from_json(text: str | None) -> tuple[TokenLogprobs, ...] | None:
+    if text is None:
+        return None
+    return tuple(TokenLogprobs(tok, lp, tuple((a, b) for a, b in top)) for tok, lp, top in json.loads(text))
 
 
 def topup_seed(seed: int, first_missing: int) -> int:
@@ -135,6 +176,29 @@ class SampleStore:
             self.stats.generated += len(rows)
             self.stats.duplicates += len(rows) - inserted
             self._save_stats()
+            self._db.commit()
+
+    def get_verdicts(self, keys: Sequence[str]) -> dict[str, VerdictCompletion]:
+        """The stored verdict continuations among `keys`."""
+        out: dict[str, VerdictCompletion] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                chunk = list(keys[i : i + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, text, finish_reason, logprobs FROM verdicts WHERE key IN ({marks})", chunk
+                )
+                for key, text, finish, lps in rows:
+                    out[key] = VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps))
+        return out
+
+    def put_verdict(self, model: str, key: str, vc: VerdictCompletion) -> None:
+        """Commit one verdict continuation (failed ones are not stored: they are tried again)."""
+        if vc.error is not None:
+            return
+        row = (key, model, vc.text, vc.finish_reason, _logprobs_json(vc.logprobs), self.stats.run, time.time())
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO verdicts VALUES (?,?,?,?,?,?,?)", row)
             self._db.commit()
 
     def count_reused(self, n: int) -> None:
@@ -212,14 +276,49 @@ def stored_generate(
         store.put_many(model, p.phash, p.job.seed, [(i, p.keys[i], c) for i, c in zip(p.missing, comps)])
         return ji, comps
 
-    if todo:
-        width = workers or getattr(backend, "parallel", None) or getattr(backend, "concurrency", None) or 8
-        with ThreadPoolExecutor(max_workers=max(1, min(width, len(todo))), thread_name_prefix="store") as pool:
-            futures = [pool.submit(run, ji, p) for ji, p in todo]
-            for fut in as_completed(futures):
-                ji, comps = fut.result()
-                for i, c in zip(plans[ji].missing, comps):
-                    results[ji][i] = c
-                if progress:
-                    progress(len(comps))
+    for ji, comps in _in_pool(todo, run, _width(backend, workers)):
+        for i, c in zip(plans[ji].missing, comps):
+            results[ji][i] = c
+        if progress:
+            progress(len(comps))
     return [[c for c in r if c is not None] for r in results]
+
+
+def stored_verdicts(
+    backend: object,
+    requests: Sequence[VerdictRequest],
+    sampling: Sampling,
+    store: SampleStore,
+    workers: int | None = None,
+) -> list[VerdictCompletion]:
+    """`backend.complete_verdicts(requests)`, served from the store where possible; each new
+    verdict is committed as soon as it is decoded (one request per backend call, many in flight)."""
+    model = getattr(backend, "model_id", type(backend).__name__)
+    keys = [verdict_key(model, r, sampling) for r in requests]
+    found = store.get_verdicts(keys)
+    results: list[VerdictCompletion | None] = [found.get(k) for k in keys]
+    todo = [(i, requests[i]) for i, r in enumerate(results) if r is None]
+
+    def run(i: int, req: VerdictRequest) -> tuple[int, VerdictCompletion]:
+        vc = backend.complete_verdicts([req], sampling)[0]  # type: ignore[attr-defined]
+        store.put_verdict(model, keys[i], vc)
+        return i, vc
+
+    for i, vc in _in_pool(todo, run, _width(backend, workers)):
+        results[i] = vc
+    return [r or VerdictCompletion("", "error", error="no result") for r in results]
+
+
+def _width(backend: object, workers: int | None) -> int:
+    """Backend calls in flight at once: as many as the backend decodes together."""
+    return workers or getattr(backend, "parallel", None) or getattr(backend, "concurrency", None) or 8
+
+
+def _in_pool(todo: Sequence[tuple], fn: Callable, width: int):
+    """Run `fn(*item)` for each item on a thread pool of `width`; yield the results as they finish."""
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(width, len(todo))), thread_name_prefix="store") as pool:
+        futures = [pool.submit(fn, *item) for item in todo]
+        for fut in as_completed(futures):
+            yield fut.result()

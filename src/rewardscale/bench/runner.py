@@ -16,6 +16,7 @@ import numpy as np
 
 from ..grm import GRM
 from ..types import Judgment
+from ..verdict import VerdictCompletion
 from .estimator import metarm_accuracy, metarm_scores, voting_accuracy, voting_scores
 from .examples import Example, Kind
 from .metrics import OVERALL_MEMBERS, SCORERS, bootstrap_ci, rewardbench_sections, roc_auc
@@ -52,12 +53,17 @@ class StoreOnly:
     this raises for anything missing (to report on a run that is still going, or was stopped)."""
 
     grammar_generation = True  # it generates nothing; constrained samples are read by their key
+    verdict_constraint = "grammar"  # stored forced verdicts are read by their key too
 
     def __init__(self, model_id: str):
         self.model_id = model_id
 
     def generate(self, requests, sampling, progress=None):
         raise NotStored(f"{len(requests)} prompt(s) not in the store")
+
+    def complete_verdicts(self, requests, sampling):
+        """A verdict missing from the store leaves its sample as it was (e.g. truncated), marked."""
+        return [VerdictCompletion("", "error", error="not in the store") for _ in requests]
 
     def close(self) -> None:
         pass
