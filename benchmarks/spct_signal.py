@@ -56,6 +56,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--force-verdict",
+        action="store_true",
+        help="RFT sampling forces a verdict on samples without one (a small model that rarely writes the "
+        "verdict line itself then has trajectories to keep; the held-out evaluation never forces)",
+    )
+    ap.add_argument("--before-json", type=Path, help="reuse a 'before' result (same data, k, seeds) from a run")
     args = ap.parse_args()
     import torch
 
@@ -71,17 +78,22 @@ def main() -> None:
         "train_pairs": len(train),
         "heldout_pairs": len(held),
         "k": args.k,
-        "args": vars(args) | {"out": str(out)},
+        "args": {key: str(v) if isinstance(v, Path) else v for key, v in vars(args).items()},
     }
     t0 = time.time()
     base = resolve_model(models.FIXTURE_MODEL, out)
-    result["before"] = held_out_accuracy(base, held_ex, args.k, args.max_tokens, seed=7)
+    if args.before_json:
+        result["before"] = json.loads(args.before_json.read_text()) | {"reused_from": str(args.before_json)}
+    else:
+        result["before"] = held_out_accuracy(base, held_ex, args.k, args.max_tokens, seed=7)
+        (out / "before.json").write_text(json.dumps(result["before"]))
     print("before", result["before"], flush=True)
     t = time.time()
     sampler = GRM(
         make_backend("llamacpp", model=models.FIXTURE_MODEL, parallel=8),
         Sampling(0.5, 1.0, args.max_tokens),
         seed=0,
+        force_verdict=args.force_verdict,
     )
     with sampler:
         records, report = build_rft(sampler, train_ex, n_samples=args.n_samples)

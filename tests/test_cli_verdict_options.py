@@ -41,3 +41,21 @@ def test_verdict_options_reach_the_judge(monkeypatch, command, extra, want):
     result = CliRunner().invoke(cli.app, [*command, "--backend", "openai", *FLAGS, *extra])
     assert result.exit_code == 3, result.output
     assert seen == [VerdictOptions(True, 64, want, "vllm", True)]
+
+
+def test_train_rft_can_force_verdicts(monkeypatch, tmp_path):
+    # a small judge that rarely writes its verdict line still yields trajectories to keep
+    seen: list[VerdictOptions] = []
+    signature = inspect.signature(cli.build_grm)
+
+    def capture(*args, **kwargs):
+        seen.append(signature.bind(*args, **kwargs).arguments.get("verdict"))
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(cli, "build_grm", capture)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"prompt": "1+1?", "chosen": "2", "rejected": "3"}\n')
+    args = ["train", "rft", "--data", str(data), "--model", "m.gguf", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli.app, [*args, "--force-verdict", "--critique-budget", "200"])
+    assert result.exit_code == 3, result.output
+    assert seen == [VerdictOptions(True, 200)]

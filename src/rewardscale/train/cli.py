@@ -14,6 +14,7 @@ import typer
 
 from .. import models
 from ..backends import BackendError, MissingExtra
+from ..cli_options import CritiqueBudget, ForceVerdict
 from .common import TrainOptions
 from .data import DataError, load_examples
 
@@ -99,6 +100,8 @@ def rft(
     store: Path | None = typer.Option(
         None, "--store", help="Sample store (SQLite): a rerun reuses every sample drawn (default OUT/samples.sqlite)."
     ),
+    force_verdict: ForceVerdict = False,
+    critique_budget: CritiqueBudget = None,
     sft_data: Path | None = typer.Option(None, "--sft-data", help="Skip sampling: train on this rft_data.jsonl."),
     sample_only: bool = typer.Option(False, "--sample-only", help="Build the RFT data and report; do not train."),
     max_length: int = typer.Option(4096, "--max-length", help="Token limit of one SFT record."),
@@ -116,6 +119,7 @@ def rft(
 ) -> None:
     """Rejection fine-tuning: sample N_RFT judgments per example, keep correct ones, SFT on them."""
     from ..cli import build_grm, console
+    from ..verdict import VerdictOptions
     from .rft import build_rft, read_jsonl, write_jsonl
     from .sft import SFT_DEFAULTS, train_sft
 
@@ -124,7 +128,18 @@ def rft(
         examples = _load(data, limit)
         engine = _sampler_backend(sampler_model or model, backend)
         grm = build_grm(
-            engine, sampler_model or model, base_url, None, parallel, temperature, max_tokens, seed, 2, False, True
+            engine,
+            sampler_model or model,
+            base_url,
+            None,
+            parallel,
+            temperature,
+            max_tokens,
+            seed,
+            2,
+            False,
+            True,
+            verdict=VerdictOptions(force_verdict, critique_budget),
         )
         from ..store import SampleStore
 
