@@ -11,6 +11,21 @@ from typer.testing import CliRunner
 import rewardscale.cli as cli
 from rewardscale.verdict import VerdictOptions
 
+
+@pytest.fixture
+def seen(monkeypatch) -> list[VerdictOptions]:
+    """The verdict options every `build_grm` call receives; the command stops there (exit 3)."""
+    calls: list[VerdictOptions] = []
+    signature = inspect.signature(cli.build_grm)
+
+    def capture(*args, **kwargs):
+        calls.append(signature.bind(*args, **kwargs).arguments.get("verdict"))
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(cli, "build_grm", capture)
+    return calls
+
+
 FLAGS = [
     "--force-verdict",
     "--critique-budget",
@@ -29,30 +44,14 @@ FLAGS = [
         (["serve"], ["--score-mode", "expected"], "expected"),
     ],
 )
-def test_verdict_options_reach_the_judge(monkeypatch, command, extra, want):
-    seen: list[VerdictOptions] = []
-    signature = inspect.signature(cli.build_grm)
-
-    def capture(*args, **kwargs):
-        seen.append(signature.bind(*args, **kwargs).arguments.get("verdict"))
-        raise typer.Exit(3)
-
-    monkeypatch.setattr(cli, "build_grm", capture)
+def test_verdict_options_reach_the_judge(seen, command, extra, want):
     result = CliRunner().invoke(cli.app, [*command, "--backend", "openai", *FLAGS, *extra])
     assert result.exit_code == 3, result.output
     assert seen == [VerdictOptions(True, 64, want, "vllm", True)]
 
 
-def test_train_rft_can_force_verdicts(monkeypatch, tmp_path):
+def test_train_rft_can_force_verdicts(seen, tmp_path):
     # a small judge that rarely writes its verdict line still yields trajectories to keep
-    seen: list[VerdictOptions] = []
-    signature = inspect.signature(cli.build_grm)
-
-    def capture(*args, **kwargs):
-        seen.append(signature.bind(*args, **kwargs).arguments.get("verdict"))
-        raise typer.Exit(3)
-
-    monkeypatch.setattr(cli, "build_grm", capture)
     data = tmp_path / "pairs.jsonl"
     data.write_text('{"prompt": "1+1?", "chosen": "2", "rejected": "3"}\n')
     args = ["train", "rft", "--data", str(data), "--model", "m.gguf", "--out", str(tmp_path / "out")]

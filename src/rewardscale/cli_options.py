@@ -1,5 +1,5 @@
-"""The verdict options shared by `score`, `bench` and `serve`, declared once (typer `Annotated` aliases)
-so the three commands spell and document them the same way."""
+"""The verdict options shared by `score`, `bench`, `serve` and `train rft`, declared once (typer `Annotated`
+aliases) so the commands spell and document them the same way."""
 
 from __future__ import annotations
 

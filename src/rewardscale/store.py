@@ -146,17 +146,8 @@ class SampleStore:
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
         """The stored completions among `keys`."""
-        out: dict[str, Completion] = {}
-        with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = list(keys[i : i + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, text, finish_reason, tokens FROM samples WHERE key IN ({marks})", chunk
-                )
-                for key, text, finish, tokens in rows:
-                    out[key] = Completion(text=text, finish_reason=finish, tokens=tokens)
-        return out
+        rows = self._rows_by_key("SELECT key, text, finish_reason, tokens FROM samples", keys)
+        return {key: Completion(text=text, finish_reason=finish, tokens=tokens) for key, text, finish, tokens in rows}
 
     def put_many(self, model: str, phash: str, seed: int, items: Sequence[tuple[int, str, Completion]]) -> None:
         """Commit new completions (index, key, completion) in one transaction. Failed completions
@@ -180,16 +171,20 @@ class SampleStore:
 
     def get_verdicts(self, keys: Sequence[str]) -> dict[str, VerdictCompletion]:
         """The stored verdict continuations among `keys`."""
-        out: dict[str, VerdictCompletion] = {}
+        rows = self._rows_by_key("SELECT key, text, finish_reason, logprobs FROM verdicts", keys)
+        return {
+            key: VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps))
+            for key, text, finish, lps in rows
+        }
+
+    def _rows_by_key(self, select: str, keys: Sequence[str]) -> list[tuple]:
+        """Rows of `select ... WHERE key IN keys`, asked 500 keys at a time (SQLite's bound on
+        query parameters)."""
+        out: list[tuple] = []
         with self._lock:
             for i in range(0, len(keys), 500):
                 chunk = list(keys[i : i + 500])
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, text, finish_reason, logprobs FROM verdicts WHERE key IN ({marks})", chunk
-                )
-                for key, text, finish, lps in rows:
-                    out[key] = VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps))
+                out += self._db.execute(f"{select} WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
         return out
 
     def put_verdict(self, model: str, key: str, vc: VerdictCompletion) -> None:
