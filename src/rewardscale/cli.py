@@ -77,7 +77,7 @@ def build_grm(
     options: dict = {}
     if backend == "llamacpp":
         name = model or models.DEFAULT_MODEL
-        if name in models.MODELS and not models.is_assembled(name):
+        if models.is_embedded(name) and not models.is_assembled(name):
             prepare_model(name)
         options = {"model": name, "parallel": parallel}
         if threads:

@@ -159,12 +159,9 @@ class GRM:
     @classmethod
     def default(cls, model: str | None = None, parallel: int = 8, threads: int | None = None, **kwargs) -> GRM:
         """The embedded judge on llama.cpp (CPU, no network): assembled from PyPI on first use."""
-        from . import models
-        from .backends.llamacpp import LlamaCppBackend
+        from .backends import make_backend
 
-        name = model or models.DEFAULT_MODEL
-        backend = LlamaCppBackend(models.model_path(name), parallel=parallel, threads=threads, model_id=name)
-        return cls(backend, **kwargs)
+        return cls(make_backend("llamacpp", model=model, parallel=parallel, threads=threads), **kwargs)
 
     def score(
         self,

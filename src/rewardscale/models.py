@@ -67,8 +67,67 @@ MODELS: dict[str, EmbeddedModel] = {
         ),
     )
 }
-DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+BASE_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # the raw judge: the base of the trained one
 FIXTURE_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+
+
+@dataclass(frozen=True)
+class EmbeddedAdapter:
+    """A judge = an embedded base model + a GGUF LoRA adapter shipped inside this package.
+
+    The adapter file lives in `rewardscale/adapters/`; its size and sha256 are checked before
+    llama.cpp loads it. `card` names the model card (data, recipe, figures) beside it.
+    """
+
+    name: str
+    description: str
+    base: str  # a MODELS name
+    filename: str  # in rewardscale/adapters/
+    size: int
+    sha256: str
+    card: str
+    scale: float = 1.0
+    license: str = "Apache-2.0"
+
+
+ADAPTERS: dict[str, EmbeddedAdapter] = {}
+DEFAULT_MODEL = BASE_MODEL
+
+
+def adapters_dir() -> Path:
+    return Path(__file__).parent / "adapters"
+
+
+def is_embedded(name: str) -> bool:
+    """An embedded base model or an embedded adapted judge."""
+    return name in MODELS or name in ADAPTERS
+
+
+def adapter_path(name: str) -> Path:
+    """The verified GGUF LoRA file of the adapted judge `name`."""
+    adapter = ADAPTERS[name]
+    path = adapters_dir() / adapter.filename
+    if not path.is_file():
+        raise ModelUnavailable(f"the adapter of {name} is missing from the package ({path}); reinstall rewardscale")
+    if path.stat().st_size != adapter.size or sha256_file(path) != adapter.sha256:
+        raise ModelUnavailable(
+            f"the adapter of {name} at {path} does not match its sha256 {adapter.sha256[:16]}...: "
+            "the package is corrupt; reinstall rewardscale (pip install --force-reinstall rewardscale)"
+        )
+    return path
+
+
+def llama_files(name: str, progress=None) -> tuple[Path, list[tuple[Path, float]]]:
+    """(base GGUF, [(LoRA GGUF, scale)]) that llama.cpp loads for the embedded judge `name`."""
+    if name in ADAPTERS:
+        adapter = ADAPTERS[name]
+        return model_path(adapter.base, progress), [(adapter_path(name), adapter.scale)]
+    return model_path(name, progress), []
+
+
+def base_of(name: str) -> str:
+    """The embedded base model under `name` (itself for a base model)."""
+    return ADAPTERS[name].base if name in ADAPTERS else name
 
 
 class ModelUnavailable(RuntimeError):
@@ -113,7 +172,7 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def model_path(name: str = DEFAULT_MODEL, progress=None) -> Path:
+def model_path(name: str = BASE_MODEL, progress=None) -> Path:
     """Return the path of the assembled, verified GGUF for `name`, joining its parts on first use.
 
     The file is written to a temporary name, hashed while written, and renamed into place only
@@ -153,10 +212,12 @@ def model_path(name: str = DEFAULT_MODEL, progress=None) -> Path:
 
 
 def get_model(name: str) -> EmbeddedModel:
+    """The embedded base model `name` (an adapted judge's name gives its base)."""
     try:
-        return MODELS[name]
+        return MODELS[base_of(name)]
     except KeyError:
-        raise ModelUnavailable(f"unknown embedded model {name!r}; known: {', '.join(MODELS)}") from None
+        known = ", ".join([*ADAPTERS, *MODELS])
+        raise ModelUnavailable(f"unknown embedded model {name!r}; known: {known}") from None
 
 
 def is_assembled(name: str) -> bool:

@@ -17,7 +17,11 @@ def make_backend(name: str, **options) -> Backend:
         from .llamacpp import LlamaCppBackend
 
         model = options.pop("model", None) or models.DEFAULT_MODEL
-        path = models.model_path(model) if model in models.MODELS else model
+        if models.is_embedded(model):
+            path, lora = models.llama_files(model)
+            options["lora"] = [*lora, *options.get("lora", ())]
+        else:
+            path = model
         options.setdefault("model_id", model)
         return LlamaCppBackend(path, **options)
     if name == "openai":
@@ -36,5 +40,10 @@ def make_backend(name: str, **options) -> Backend:
         if not model:
             raise BackendError("the transformers backend needs --model (a Hugging Face dir/id or .gguf file)")
         options.setdefault("model_id", model)
+        if model in models.ADAPTERS:
+            raise BackendError(
+                f"{model} is a base model plus a GGUF LoRA adapter, which only the llamacpp backend applies; "
+                f"use --backend llamacpp, or --model {models.ADAPTERS[model].base} for the raw base model"
+            )
         return TransformersBackend(models.model_path(model) if model in models.MODELS else model, **options)
     raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")

@@ -25,7 +25,8 @@ class LlamaCppBackend:
     """Generate with a GGUF model on the CPU (or GPU where the wheel supports it).
 
     `parallel` is the number of sequences decoded together (llama.cpp slots); `ctx_per_slot`
-    bounds prompt + completion length per sequence.
+    bounds prompt + completion length per sequence. `lora` lists GGUF LoRA adapters (path, scale)
+    applied to the model at load time (e.g. the SPCT-trained judge's adapter).
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class LlamaCppBackend:
         threads: int | None = None,
         model_id: str | None = None,
         verbose: bool = False,
+        lora: Sequence[tuple[str | os.PathLike, float]] = (),
     ):
         try:
             import xllamacpp as xlc
@@ -48,6 +50,13 @@ class LlamaCppBackend:
         self.parallel = parallel
         p = xlc.CommonParams()
         p.model.path = str(path)
+        adapters = []
+        for adapter, scale in lora:
+            if not Path(adapter).is_file():
+                raise BackendError(f"no GGUF LoRA adapter at {adapter}")
+            adapters.append(xlc.CommonAdapterLoraInfo(path=str(adapter), scale=float(scale)))
+        p.lora_adapters = adapters
+        self.lora = [(str(a), float(s)) for a, s in lora]
         p.n_parallel = parallel
         p.n_ctx = parallel * ctx_per_slot
         p.kv_unified = True  # slots share one KV pool; children copy the parent's prefix

@@ -39,9 +39,11 @@ def _options(
     seed: int,
     threads: int | None,
     save_steps: int,
+    **lora_shape,
 ) -> TrainOptions:
-    """Command-line overrides on top of a stage's defaults."""
+    """Command-line overrides on top of a stage's defaults (`lora_shape`: lora_r, lora_alpha, merge_lora)."""
     return TrainOptions(
+        **lora_shape,
         learning_rate=defaults.learning_rate if lr is None else lr,
         epochs=defaults.epochs if epochs is None else epochs,
         max_steps=max_steps,
@@ -82,6 +84,54 @@ SAVE_STEPS = typer.Option(500, "--save-steps", help="Trainer checkpoint interval
 LIMIT = typer.Option(None, "--limit", help="Use only the first N examples.")
 
 
+@app.command("data")
+def data_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory: tasks, responses, train/dev JSONL, card."),
+    model: list[str] = typer.Option(
+        [models.DEFAULT_MODEL, models.FIXTURE_MODEL],
+        "--model",
+        "-m",
+        help="Embedded model name or GGUF that answers the tasks (repeatable).",
+    ),
+    temperature: list[float] = typer.Option([0.7], "--temperature", "-t", help="Answer temperatures (repeatable)."),
+    n: int = typer.Option(2, "--n", min=1, help="Answers per task, model and temperature."),
+    train_per_family: int = typer.Option(24, "--train-per-family", min=1, help="Training tasks per family."),
+    dev_per_family: int = typer.Option(8, "--dev-per-family", min=1, help="Dev tasks per family."),
+    max_tokens: int = typer.Option(160, "--max-tokens", help="Token limit per answer (cut answers are dropped)."),
+    parallel: int = typer.Option(16, "--parallel", help="llama.cpp sequences decoded together."),
+    threads: int | None = THREADS,
+    seed: int = SEED,
+) -> None:
+    """Build verifiable judge data: tasks, real model answers graded by program checkers, near misses.
+
+    Resumable: answers already in OUT/responses.jsonl are not generated again.
+    """
+    from ..backends import make_backend
+    from ..cli import console
+    from .judgedata import build_judge_data
+
+    out.mkdir(parents=True, exist_ok=True)
+    card = None
+    opened = []
+    try:
+        for name in model:
+            opened.append((name, make_backend("llamacpp", model=name, parallel=parallel, threads=threads)))
+        card = build_judge_data(
+            out,
+            [(name, b, temperature, n) for name, b in opened],
+            train_per_family,
+            dev_per_family,
+            max_tokens,
+            seed,
+        )
+    except BackendError as e:
+        _fail(str(e))
+    finally:
+        for _, b in opened:
+            b.close()
+    console.print(json.dumps(card, indent=2))
+
+
 @app.command()
 def rft(
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json file or datasets name[:split]."),
@@ -105,6 +155,15 @@ def rft(
     sft_data: Path | None = typer.Option(None, "--sft-data", help="Skip sampling: train on this rft_data.jsonl."),
     sample_only: bool = typer.Option(False, "--sample-only", help="Build the RFT data and report; do not train."),
     max_length: int = typer.Option(4096, "--max-length", help="Token limit of one SFT record."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a stopped run: stored samples are reused, SFT resumes from its checkpoint."
+    ),
+    lora_r: int = typer.Option(16, "--lora-r", min=1, help="LoRA rank."),
+    lora_alpha: int = typer.Option(32, "--lora-alpha", min=1, help="LoRA alpha (scale = alpha / r)."),
+    merge: bool = typer.Option(True, "--merge/--no-merge", help="LoRA: also save the merged full model to OUT."),
+    gguf_adapter: bool = typer.Option(
+        False, "--gguf-adapter", help="LoRA: also write OUT/adapter.gguf, a llama.cpp LoRA for the embedded backend."
+    ),
     limit: int | None = LIMIT,
     lr: float | None = LR,
     epochs: float | None = EPOCHS,
@@ -124,6 +183,10 @@ def rft(
     from .sft import SFT_DEFAULTS, train_sft
 
     out.mkdir(parents=True, exist_ok=True)
+    done_data = out / "rft_data.jsonl"
+    if sft_data is None and resume and done_data.is_file() and (out / "rft_report.json").is_file():
+        sft_data = done_data  # sampling finished in an earlier piece of this run
+        console.print(f"resume: RFT data already built ({done_data}); sampling skipped")
     if sft_data is None:
         examples = _load(data, limit)
         engine = _sampler_backend(sampler_model or model, backend)
@@ -141,38 +204,53 @@ def rft(
             True,
             verdict=VerdictOptions(force_verdict, critique_budget),
         )
+        from ..cli import progress_bar
         from ..store import SampleStore
 
         grm.store = SampleStore(store or out / "samples.sqlite")
         samples_path = out / "rft_samples.jsonl"
-        with grm, open(samples_path, "w", encoding="utf-8") as trail:
+        expected = len(examples) * n_samples
+        with grm, open(samples_path, "w", encoding="utf-8") as trail, progress_bar(transient=False) as bar:
+            task = bar.add_task("RFT samples (hinted draws extend the total)", total=expected, rate="")
+            drawn = [0]
+
+            def on_sample(r: dict) -> None:
+                trail.write(json.dumps(r, ensure_ascii=False) + "\n")
+                trail.flush()
+                drawn[0] += 1
+                bar.update(task, completed=drawn[0], total=max(expected, drawn[0]))
+                if not bar.console.is_terminal and drawn[0] % 50 == 0:
+                    console.print(f"RFT: {drawn[0]} samples judged ({expected} unhinted planned)")
+
             try:
-                records, report = build_rft(
-                    grm,
-                    examples,
-                    n_samples=n_samples,
-                    hinted=hinted,
-                    on_sample=lambda r: trail.write(json.dumps(r, ensure_ascii=False) + "\n"),
-                )
+                records, report = build_rft(grm, examples, n_samples=n_samples, hinted=hinted, on_sample=on_sample)
             except BackendError as e:
                 _fail(str(e))
             finally:
                 grm.store.close()
-        write_jsonl(out / "rft_data.jsonl", records)
+        write_jsonl(done_data, records)
         (out / "rft_report.json").write_text(json.dumps(report.to_dict(), indent=2))
         console.print(f"RFT data: {report.summary()}")
-        console.print(f"wrote {out / 'rft_data.jsonl'} ({len(records)} records), {samples_path}, rft_report.json")
+        console.print(f"wrote {done_data} ({len(records)} records), {samples_path}, rft_report.json")
     else:
         records = read_jsonl(sft_data)
     if sample_only:
         return
     if not records:
         _fail("RFT kept no sample (see rft_report.json): nothing to fine-tune on")
-    opts = _options(SFT_DEFAULTS, lr, epochs, max_steps, batch_size, grad_accum, lora, dtype, seed, threads, save_steps)
+    shape = {"lora_r": lora_r, "lora_alpha": lora_alpha, "merge_lora": merge}
+    opts = _options(
+        SFT_DEFAULTS, lr, epochs, max_steps, batch_size, grad_accum, lora, dtype, seed, threads, save_steps, **shape
+    )
     try:
-        result = train_sft(model, records, out, opts, max_length=max_length)
+        result = train_sft(model, records, out, opts, max_length=max_length, resume=resume)
     except MissingExtra as e:
         _fail(str(e))
+    if gguf_adapter and lora:
+        from .lora_gguf import convert_lora
+
+        path = convert_lora(out / "adapter", out / "adapter.gguf")
+        console.print(f"wrote {path} (llama.cpp LoRA adapter; --lora {path} on the llamacpp backend)")
     console.print(f"saved {result.out}: {result.steps} steps, train loss {result.train_loss}")
 
 

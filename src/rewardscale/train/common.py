@@ -39,6 +39,7 @@ class TrainOptions:
     logging_steps: int = 1
     save_steps: int = 500
     threads: int | None = None  # torch CPU threads (None: torch's default)
+    merge_lora: bool = True  # LoRA: also save the merged full model to OUT (else only OUT/adapter)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +65,7 @@ def trainer_args(opts: TrainOptions, out: Path) -> dict[str, Any]:
         "logging_steps": opts.logging_steps,
         "save_steps": opts.save_steps,
         "save_total_limit": 2,
+        "disable_tqdm": False,
         "report_to": "none",
         "model_init_kwargs": {"dtype": dtype_name(opts.dtype)},
         "use_cpu": not torch.cuda.is_available(),
@@ -73,6 +75,15 @@ def trainer_args(opts: TrainOptions, out: Path) -> dict[str, Any]:
 def dtype_name(dtype: str) -> str:
     """'auto' -> bfloat16 (3-4x faster than fp32 on this CPU, the GPU norm); else the name given."""
     return "bfloat16" if dtype == "auto" else dtype
+
+
+def last_checkpoint(out: Path) -> str | None:
+    """The newest trainer checkpoint under `out/checkpoints` (what `--resume` continues), or None."""
+    ckpts = sorted(
+        (p for p in (out / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+    return str(ckpts[-1]) if ckpts else None
 
 
 def peft_config(opts: TrainOptions):
@@ -116,7 +127,7 @@ def finish(trainer, tokenizer, out: Path, opts: TrainOptions, meta: dict[str, An
     main = trainer.accelerator.is_main_process
     if main:
         tokenizer.save_pretrained(out)
-        if opts.lora:
+        if opts.lora and opts.merge_lora:
             (peft,) = require("peft")
             merged = peft.AutoPeftModelForCausalLM.from_pretrained(str(target), dtype=trainer.model.dtype)
             merged.merge_and_unload().save_pretrained(out)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, trainer_args
+from .common import TrainOptions, TrainResult, dtype_name, finish, last_checkpoint, peft_config, trainer_args
 from .deps import require
 from .model import resolve_model
 
@@ -24,8 +24,12 @@ def train_sft(
     out: Path,
     opts: TrainOptions | None = None,
     max_length: int = MAX_LENGTH,
+    resume: bool = False,
 ) -> TrainResult:
-    """Fine-tune `model` (HF dir/id, .gguf, embedded name) on prompt/completion `records`; save to `out`."""
+    """Fine-tune `model` (HF dir/id, .gguf, embedded name) on prompt/completion `records`; save to `out`.
+
+    `resume` continues from the newest checkpoint in `out/checkpoints` (optimizer, scheduler, data
+    order and step restored by the Trainer), or starts fresh when there is none."""
     opts = opts or SFT_DEFAULTS
     if not records:
         raise ValueError("no training records: RFT kept nothing (see the report); nothing to fine-tune on")
@@ -38,5 +42,5 @@ def train_sft(
     trainer = trl.SFTTrainer(
         model=path, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config(opts)
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=last_checkpoint(out) if resume else None)
     return finish(trainer, tokenizer, out, opts, {"stage": "rft-sft", "base_model": model, "records": len(records)})
