@@ -105,9 +105,10 @@ def rm_bench_sections(acc: np.ndarray, subsets: Sequence[str]) -> dict[str, floa
     group the mean of its easy, normal and hard accuracies; Easy, Normal and Hard the means of
     the groups' levels; Score (RM-Bench's 'total_avg_acc') the mean of the groups."""
     acc = np.asarray(acc, dtype=float)
-    domains, levels = zip(*(s.rsplit("/", 1) for s in subsets)) if len(subsets) else ((), ())
-    groups = np.array([rm_bench_group(d) for d in domains])
-    levels = np.array(levels)
+    names, inverse = np.unique(np.asarray(subsets, dtype=str), return_inverse=True)  # few names, many pairs
+    split = [str(n).rsplit("/", 1) for n in names]
+    groups = np.array([rm_bench_group(d) for d, _ in split], dtype=object)[inverse]
+    levels = np.array([lv for _, lv in split], dtype=object)[inverse]
     per_group: dict[str, dict[str, float]] = {}
     for g in dict.fromkeys(groups.tolist()):
         in_g = groups == g

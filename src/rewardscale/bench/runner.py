@@ -223,7 +223,7 @@ def chance_score(name: str, examples: Sequence[Example]) -> float:
 def rm_bench_matrices(examples: Sequence[Example], acc: np.ndarray) -> dict[str, list]:
     """RM-Bench's 3x3 style matrix per domain group and their mean ('all'); None for empty cells."""
     groups = np.array([rm_bench_group(e.subset.rsplit("/", 1)[0]) for e in examples])
-    styles = [e.style or (-1, -1) for e in examples]
+    styles = [e.style for e in examples]
     mats = {
         g: style_matrix(acc[groups == g], [s for s, m in zip(styles, groups == g) if m])
         for g in dict.fromkeys(groups.tolist())
@@ -240,9 +240,10 @@ def evaluate(
     metarm: bool = False,
     k_meta: int | None = None,
 ) -> dict[str, Any]:
-    """Results for every benchmark and k: score, seeded-tie-break score, 95% bootstrap CI,
-    per-subset accuracies, parse-failure rate, position bias; plus Overall when several of the
-    paper's four benchmarks were run.
+    """Results for every benchmark and k: score, seeded-tie-break and ties-as-wrong scores, 95%
+    bootstrap CI, per-subset accuracies, chance level, parse-failure rate, position bias and
+    position consistency (RewardBench and RM-Bench: their sections; RM-Bench: its style matrix);
+    plus Overall when several of the paper's four benchmarks were run.
 
     metarm: the judgments carry meta RM scores (`Judgment.q`); add MetaRM@k (`curve_metarm`,
     same subsets as Voting@k, with the paired difference's interval) for every k, keeping
