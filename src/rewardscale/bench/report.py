@@ -269,16 +269,18 @@ def plot(results: dict[str, Any], path: Path, per_subset: bool | None = None) ->
     title = f"{what} from one K={results['K']} run" + (f": {model}" if model else "")
     if results.get("partial"):
         title += f" (partial: {results['partial']['examples_complete']}/{results['partial']['examples_total']})"
-    _finish(ax, ks, title)
+    beside = _finish(ax, ks, title)
     for i, name in enumerate(detail, start=1):
         sub = axes[i // cols][i % cols]
         b = benches[name]
         _curve(sub, ks, b, PRETTY.get(name, name), color=colors[name])
         _subset_curves(sub, ks, b, colors[name])
         _chance_lines(sub, {name: b}, colors)
-        _finish(sub, ks, f"{PRETTY.get(name, name)} per subset")
+        beside |= _finish(sub, ks, f"{PRETTY.get(name, name)} per subset")
     for i in range(1 + len(detail), rows * cols):
         axes[i // cols][i % cols].set_visible(False)
+    if beside:
+        fig.set_size_inches(10 * cols, 4.5 * rows)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120)
@@ -329,7 +331,8 @@ def _chance_lines(ax: Any, benches: dict[str, Any], colors: dict[str, str]) -> N
         )
 
 
-def _finish(ax: Any, ks: list[int], title: str) -> None:
+def _finish(ax: Any, ks: list[int], title: str) -> bool:
+    """Axes, title, grid and legend of one panel; True when its legend went beside it."""
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("k (samples voted, log2)")
@@ -337,7 +340,12 @@ def _finish(ax: Any, ks: list[int], title: str) -> None:
     ax.set_ylim(-3, 103)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7 if len(ax.get_legend_handles_labels()[1]) > 6 else 8)
+    entries = len(ax.get_legend_handles_labels()[1])
+    if entries > 8:  # a long legend goes beside the panel, not over the curves
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7 if entries > 6 else 8)
+    return entries > 8
 
 
 def write_report(
