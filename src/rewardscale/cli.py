@@ -374,14 +374,21 @@ def score_file(
 @app.command()
 def bench(
     names: list[str] = typer.Argument(
-        ..., help="Benchmark(s): rewardbench, rewardbench2, ppe-preference, ppe-correctness, rmb, realmistake, generic."
+        ...,
+        help="Benchmark(s): rewardbench, rewardbench2, ppe-preference, ppe-correctness, rmb, realmistake, rm-bench, "
+        "judgebench, generic.",
     ),
     data: list[str] = typer.Option(
         ..., "--data", "-d", help="Data file per benchmark, same order (.jsonl/.json/.parquet, or hf:NAME[:SPLIT])."
     ),
     ks: str = typer.Option("1,2,4,8", "--k", "-k", help="Voting@k values; K = max is sampled once."),
     out: Path = typer.Option(Path("bench-results"), "--out", help="Report folder."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="First N examples of each benchmark."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="First N records of each benchmark (an RM-Bench record is 9 pairs)."
+    ),
+    per_subset: bool | None = typer.Option(
+        None, "--per-subset/--no-per-subset", help="Per-subset curves in the plot (default: when a benchmark has few)."
+    ),
     store_path: Path | None = typer.Option(None, "--store", help="Sample store (default: OUT/samples.sqlite)."),
     backend: str = typer.Option("llamacpp", "--backend", "-b", help=f"One of: {', '.join(BACKENDS)}."),
     model: str | None = typer.Option(None, "--model", "-m", help="Judge model (as for `score`)."),
@@ -482,6 +489,7 @@ def bench(
                 stored_only=stored_only,
                 meta_rm=meta_rm,
                 k_meta=k_meta,
+                per_subset=per_subset,
             )
         except (SchemaError, ValueError, ImportError) as e:
             fail(str(e))

@@ -12,7 +12,13 @@ i.i.d.-like order assignments, which is what the subsets are.
 
 Scores are an array (K, n) with NaN where a sample abstained (did not parse). A subset's vote
 sums the valid scores; a subset with no valid sample ties every response. Ties count 1/#tied
-(`expected`) or by a seeded random choice (`sampled`).
+(`expected`), by a seeded random choice (`sampled`), or as wrong (`strict`, the rule of RM-Bench's
+and JudgeBench's own scripts).
+
+JudgeBench's rule from the same run (`first` given: which response each sample showed first):
+the samples of a subset that showed each order vote among themselves, each order's vote is a
+decision (+1, -1, or 0 for a tie or no valid sample of that order), and the pair goes to the
+response the two decisions add up to; a sum of 0 is a tie.
 
 MetaRM@k from the same run: each k-subset keeps its top k_meta samples by the meta RM's q (the
 order of `rewardscale.vote.meta_order`: valid before abstaining, higher q first, lower sample
@@ -41,6 +47,7 @@ class KEstimate:
     sampled: float
     exact: bool
     subsets: int
+    strict: float  # ties count as wrong
 
 
 def subsets(K: int, k: int, rng: np.random.Generator, exact_limit: int = 20_000, mc_subsets: int = 4_000):
@@ -61,6 +68,22 @@ def vote_subsets(scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return leaders
 
 
+def both_orders_subsets(scores: np.ndarray, first: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Leaders mask (S, 2) of JudgeBench's two-order decision over each subset (rows of idx):
+    scores (K, 2) in original order, first (K,) the response each sample showed first."""
+    if scores.shape[1] != 2:
+        raise ValueError(f"the two-order decision needs two responses, got {scores.shape[1]}")
+    diff = np.nan_to_num(scores[:, 0] - scores[:, 1])  # > 0 favours response 0; abstained rows are 0
+    total = np.zeros(len(idx))
+    for order in (0, 1):
+        total += np.sign((diff * (np.asarray(first) == order))[idx].sum(axis=1))
+    return np.stack([total >= 0, total <= 0], axis=1)
+
+
+def _leaders(scores: np.ndarray, idx: np.ndarray, first: np.ndarray | None) -> np.ndarray:
+    return vote_subsets(scores, idx) if first is None else both_orders_subsets(scores, first, idx)
+
+
 def voting_accuracy(
     scores: np.ndarray,
     good: np.ndarray,
@@ -68,13 +91,15 @@ def voting_accuracy(
     seed: int = 0,
     exact_limit: int = 20_000,
     mc_subsets: int = 4_000,
+    first: np.ndarray | None = None,
 ) -> KEstimate:
-    """Estimated Voting@k accuracy of one example (scores (K, n), good (n,) bool)."""
+    """Estimated Voting@k accuracy of one example (scores (K, n), good (n,) bool); with `first`
+    (K,) (the response each sample showed first) by JudgeBench's two-order decision instead."""
     scores = np.asarray(scores, dtype=float)
     good = np.asarray(good, dtype=bool)
     rng = np.random.default_rng(seed)
     idx, exact = subsets(scores.shape[0], k, rng, exact_limit, mc_subsets)
-    return _estimate(vote_subsets(scores, idx), good, rng, exact)
+    return _estimate(_leaders(scores, idx, first), good, rng, exact)
 
 
 def rank_order(scores: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +127,11 @@ def metarm_accuracy(
     seed: int = 0,
     exact_limit: int = 20_000,
     mc_subsets: int = 4_000,
+    first: np.ndarray | None = None,
 ) -> KEstimate:
     """Estimated MetaRM@k accuracy of one example: scores (K, n), q (K,) (NaN = not scored),
     good (n,) bool; k_meta defaults to k // 2 (at least 1). Same seed, same subsets as
-    `voting_accuracy`."""
+    `voting_accuracy`; with `first`, the kept samples decide by the two-order rule."""
     scores = np.asarray(scores, dtype=float)
     good = np.asarray(good, dtype=bool)
     k_meta = check_k_meta(max(1, k // 2) if k_meta is None else k_meta, k)
@@ -114,18 +140,20 @@ def metarm_accuracy(
     rng = np.random.default_rng(seed)
     idx, exact = subsets(scores.shape[0], k, rng, exact_limit, mc_subsets)
     order, rank = rank_order(scores, q)
-    return _estimate(vote_subsets(scores, top_by_q(idx, order, rank, k_meta)), good, rng, exact)
+    return _estimate(_leaders(scores, top_by_q(idx, order, rank, k_meta), first), good, rng, exact)
 
 
 def _estimate(leaders: np.ndarray, good: np.ndarray, rng: np.random.Generator, exact: bool) -> KEstimate:
-    """Tie-aware and seeded-tie-break accuracy from the leaders mask (S, n) of S subsets."""
+    """Tie-aware, seeded-tie-break and strict accuracy from the leaders mask (S, n) of S subsets."""
     n_lead = leaders.sum(axis=1)
-    expected = float(((leaders & good).sum(axis=1) / n_lead).mean())
+    right = (leaders & good).sum(axis=1)
+    expected = float((right / n_lead).mean())
+    strict = float(((n_lead == 1) & (right == 1)).mean())
     # seeded random tie-break: pick the r-th leader, r uniform in [0, n_lead)
     r = np.floor(rng.random(len(leaders)) * n_lead).astype(int)
     chosen = np.argmax(np.cumsum(leaders, axis=1) > r[:, None], axis=1)
     sampled = float(good[chosen].mean())
-    return KEstimate(expected, sampled, exact, len(leaders))
+    return KEstimate(expected, sampled, exact, len(leaders), strict)
 
 
 def voting_scores(scores: np.ndarray, k: int, seed: int = 0, replicates: int = 200) -> np.ndarray:

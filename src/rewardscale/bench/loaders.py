@@ -195,6 +195,91 @@ def realmistake(loc: str, rec: Record) -> Example:
     return Example(rid, _request(loc, query, [response], rid), Kind.BINARY, subset, has_error=label == "error")
 
 
+RM_BENCH_STYLES = ("concise", "detailed", "detailed markdown")
+
+
+def rm_bench_level(chosen_style: int, rejected_style: int) -> str:
+    """RM-Bench's difficulty of a (chosen style, rejected style) cell: 'normal' on the diagonal
+    (same style), 'hard' when the chosen response is plainer than the rejected one (upper-right
+    triangle), 'easy' when it is fancier (lower-left triangle)."""
+    if chosen_style == rejected_style:
+        return "normal"
+    return "hard" if chosen_style < rejected_style else "easy"
+
+
+def _styled(loc: str, rec: Record, name: str) -> list[str]:
+    value = _field(loc, rec, name)
+    if not isinstance(value, list) or len(value) != len(RM_BENCH_STYLES):
+        raise SchemaError(
+            f"{loc}: field {name!r} must be a list of {len(RM_BENCH_STYLES)} strings ({', '.join(RM_BENCH_STYLES)})"
+        )
+    return [_text(loc, v, f"{name}[{i}]") for i, v in enumerate(value)]
+
+
+def rm_bench(loc: str, rec: Record) -> list[Example]:
+    """RM-Bench (THU-KEG/RM-Bench, `data/total_dataset.json`; hf:THU-KEG/RM-Bench): id, prompt,
+    chosen [3], rejected [3] (styles concise, detailed, detailed markdown), domain (chat, math,
+    code, safety-refuse, safety-response). One record gives the 9 pairs of its 3x3 style matrix,
+    chosen style i against rejected style j (chosen shown first in the data, response 0); subset
+    `domain/level` with level easy, normal or hard (`rm_bench_level`)."""
+    prompt = _text(loc, _field(loc, rec, "prompt"), "prompt")
+    chosen, rejected = _styled(loc, rec, "chosen"), _styled(loc, rec, "rejected")
+    domain = _field(loc, rec, "domain")
+    if not isinstance(domain, str) or not domain:
+        raise SchemaError(f"{loc}: field 'domain' must be a non-empty string (chat, math, code, safety-...)")
+    rid = _rid(loc, rec, "id")
+    out = []
+    for i, c in enumerate(chosen):
+        for j, r in enumerate(rejected):
+            eid = f"{rid}/c{i}r{j}"
+            out.append(
+                Example(
+                    eid,
+                    _request(loc, prompt, [c, r], eid),
+                    Kind.PAIRWISE,
+                    f"{domain}/{rm_bench_level(i, j)}",
+                    (True, False),
+                    style=(i, j),
+                )
+            )
+    return out
+
+
+# JudgeBench's categories (its leaderboard columns), by the prefix of a record's `source`.
+JUDGEBENCH_CATEGORIES = (
+    ("mmlu-pro", "knowledge"),
+    ("livebench-reasoning", "reasoning"),
+    ("livebench-math", "math"),
+    ("livecodebench", "coding"),
+)
+
+
+def judgebench_category(source: str) -> str:
+    """knowledge | reasoning | math | coding from a JudgeBench `source` (e.g. 'mmlu-pro-law');
+    a source outside JudgeBench's four (custom pairs in its schema) is its own category."""
+    for prefix, category in JUDGEBENCH_CATEGORIES:
+        if source.startswith(prefix):
+            return category
+    return source
+
+
+def judgebench(loc: str, rec: Record) -> Example:
+    """JudgeBench (ScalerLab/JudgeBench, `data/dataset=judgebench,response_model=*.jsonl`;
+    hf:ScalerLab/JudgeBench:gpt or :claude): pair_id, original_id, source, question,
+    response_model, response_A, response_B, label ('A>B' | 'B>A'). Scored in both orders
+    (Kind.BOTH_ORDERS); subset = the category of `source`."""
+    question = _text(loc, _field(loc, rec, "question"), "question")
+    a = _text(loc, _field(loc, rec, "response_A"), "response_A")
+    b = _text(loc, _field(loc, rec, "response_B"), "response_B")
+    label = _field(loc, rec, "label")
+    if label not in ("A>B", "B>A"):
+        raise SchemaError(f"{loc}: field 'label' must be 'A>B' or 'B>A', got {label!r}")
+    source = _text(loc, _field(loc, rec, "source"), "source")
+    rid = _rid(loc, rec, "pair_id", "id")
+    good = (label == "A>B", label == "B>A")
+    return Example(rid, _request(loc, question, [a, b], rid), Kind.BOTH_ORDERS, judgebench_category(source), good)
+
+
 def generic(loc: str, rec: Record) -> Example:
     """Generic JSONL: query|messages with one of
     responses + best (index) | chosen + rejected | response + has_error (bool)."""
@@ -222,28 +307,32 @@ def generic(loc: str, rec: Record) -> Example:
     return Example(rid, _request(loc, query, [_text(loc, r, "responses") for r in responses], rid), kind, subset, good)
 
 
-LOADERS: dict[str, Callable[[str, Record], Example]] = {
+LOADERS: dict[str, Callable[[str, Record], Example | list[Example]]] = {
     "rewardbench": rewardbench,
     "rewardbench2": rewardbench2,
     "ppe-preference": ppe_preference,
     "ppe-correctness": ppe_correctness,
     "rmb": rmb,
     "realmistake": realmistake,
+    "rm-bench": rm_bench,
+    "judgebench": judgebench,
     "generic": generic,
 }
 
 
 def load(name: str, source: str | Path, limit: int | None = None) -> list[Example]:
-    """Examples of benchmark `name` from `source` (file path or `hf:NAME[:SPLIT]`)."""
+    """Examples of benchmark `name` from `source` (file path or `hf:NAME[:SPLIT]`); `limit` counts
+    records (an RM-Bench record gives 9 examples)."""
     if name not in LOADERS:
         raise SchemaError(f"unknown benchmark {name!r}; choose one of: {', '.join(LOADERS)}")
     parse = LOADERS[name]
     out: list[Example] = []
     for loc, rec in _limited(read_records(str(source)), limit):
         try:
-            out.append(parse(loc, rec))
+            parsed = parse(loc, rec)
         except ValueError as e:
             raise SchemaError(str(e) if str(e).startswith(str(loc)) else f"{loc}: {e}") from None
+        out.extend(parsed if isinstance(parsed, list) else [parsed])
     if not out:
         raise SchemaError(f"{source}: no records")
     return out

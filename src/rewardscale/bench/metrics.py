@@ -86,12 +86,75 @@ def rmb_score(acc: np.ndarray, subsets: Sequence[str]) -> float:
     return float(np.mean(parts)) if parts else float(np.mean(acc))
 
 
+# RM-Bench groups its domains by prefix (safety-refuse and safety-response are one 'Safety').
+RM_BENCH_DOMAINS = ("chat", "math", "code", "safety")
+RM_BENCH_LEVELS = ("easy", "normal", "hard")
+
+
+def rm_bench_group(domain: str) -> str:
+    """Chat | Math | Code | Safety for an RM-Bench domain (by prefix, as RM-Bench's script);
+    any other domain is its own group."""
+    for d in RM_BENCH_DOMAINS:
+        if domain.startswith(d):
+            return d.capitalize()
+    return domain
+
+
+def rm_bench_sections(acc: np.ndarray, subsets: Sequence[str]) -> dict[str, float]:
+    """RM-Bench's scores from per-pair accuracies and their `domain/level` subsets: per domain
+    group the mean of its easy, normal and hard accuracies; Easy, Normal and Hard the means of
+    the groups' levels; Score (RM-Bench's 'total_avg_acc') the mean of the groups."""
+    acc = np.asarray(acc, dtype=float)
+    names, inverse = np.unique(np.asarray(subsets, dtype=str), return_inverse=True)  # few names, many pairs
+    split = [str(n).rsplit("/", 1) for n in names]
+    groups = np.array([rm_bench_group(d) for d, _ in split], dtype=object)[inverse]
+    levels = np.array([lv for _, lv in split], dtype=object)[inverse]
+    per_group: dict[str, dict[str, float]] = {}
+    for g in dict.fromkeys(groups.tolist()):
+        in_g = groups == g
+        per_group[g] = {
+            lv: float(acc[in_g & (levels == lv)].mean()) for lv in RM_BENCH_LEVELS if (in_g & (levels == lv)).any()
+        }
+    out = {g: float(np.mean(list(v.values()))) for g, v in per_group.items()}
+    for lv in RM_BENCH_LEVELS:
+        vals = [v[lv] for v in per_group.values() if lv in v]
+        if vals:
+            out[lv.capitalize()] = float(np.mean(vals))
+    out["Score"] = float(np.mean([out[g] for g in per_group])) if per_group else float("nan")
+    return out
+
+
+def style_matrix(acc: np.ndarray, styles: Sequence[tuple[int, int]], size: int = 3) -> np.ndarray:
+    """RM-Bench's (size x size) matrix: cell [i, j] is the mean accuracy of the pairs of chosen
+    style i against rejected style j (NaN for an empty cell)."""
+    acc = np.asarray(acc, dtype=float)
+    m = np.full((size, size), np.nan)
+    cells = np.array(styles, dtype=int).reshape(-1, 2)
+    for i in range(size):
+        for j in range(size):
+            mask = (cells[:, 0] == i) & (cells[:, 1] == j)
+            if mask.any():
+                m[i, j] = acc[mask].mean()
+    return m
+
+
+def style_levels(matrix: np.ndarray) -> dict[str, float]:
+    """easy / normal / hard from an RM-Bench style matrix: the mean of its lower-left triangle
+    (chosen fancier than rejected), its diagonal, and its upper-right triangle (chosen plainer)."""
+    m = np.asarray(matrix, dtype=float)
+    lower = np.tril_indices_from(m, -1)
+    upper = np.triu_indices_from(m, 1)
+    return {"easy": float(np.mean(m[lower])), "normal": float(np.mean(np.diag(m))), "hard": float(np.mean(m[upper]))}
+
+
 SCORERS: dict[str, Callable[[np.ndarray, Sequence[str]], float]] = {
     "rewardbench": lambda a, s: rewardbench_sections(a, s)["Score"],
     "rewardbench2": mean_of_subsets,
     "ppe-preference": mean_accuracy,
     "ppe-correctness": mean_accuracy,
     "rmb": rmb_score,
+    "rm-bench": lambda a, s: rm_bench_sections(a, s)["Score"],
+    "judgebench": mean_accuracy,
     "generic": mean_accuracy,
 }
 

@@ -44,13 +44,15 @@ def run_bench(
     stored_only: bool = False,
     meta_rm: SampleScorer | None = None,
     k_meta: int | None = None,
+    per_subset: bool | None = None,
 ) -> dict[str, Any]:
     """Run the benchmarks `names` (data from `sources`, same order) and write the report.
 
     stored_only: generate nothing; report on the examples whose samples are all in the GRM's
     store already (a partial report of a run still going or stopped; marked as partial).
     meta_rm: also score every sample with this meta RM and report MetaRM@k next to Voting@k
-    (same K samples; k_meta = k // 2, or `k_meta` capped at k)."""
+    (same K samples; k_meta = k // 2, or `k_meta` capped at k).
+    per_subset: per-subset curves in the plot (None: for benchmarks with few subsets)."""
     if k_meta is not None and meta_rm is None:
         raise ValueError("--k-meta needs --meta-rm")
     if k_meta is not None and k_meta < 1:
@@ -91,7 +93,7 @@ def run_bench(
     results["baselines"] = [bl.evaluate(benches) for bl in baselines]
     out = Path(out_dir)
     write_jsonl_atomic(out / "samples.jsonl", _sample_rows(benches))
-    write_report(results, out, with_plot=with_plot)
+    write_report(results, out, with_plot=with_plot, per_subset=per_subset)
     return results
 
 
@@ -123,6 +125,7 @@ def _sample_rows(benches: Sequence[BenchData]):
                 "subset": e.subset,
                 "good": list(e.good),
                 "has_error": e.has_error,
+                **({"style": list(e.style)} if e.style is not None else {}),
                 "request": e.request.to_dict(),
                 "samples": [j.to_dict() for j in js],
             }

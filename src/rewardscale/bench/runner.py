@@ -10,6 +10,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,16 @@ from ..types import Judgment
 from ..verdict import VerdictCompletion
 from .estimator import metarm_accuracy, metarm_scores, voting_accuracy, voting_scores
 from .examples import Example, Kind
-from .metrics import OVERALL_MEMBERS, SCORERS, bootstrap_ci, rewardbench_sections, roc_auc
+from .metrics import (
+    OVERALL_MEMBERS,
+    SCORERS,
+    bootstrap_ci,
+    rewardbench_sections,
+    rm_bench_group,
+    rm_bench_sections,
+    roc_auc,
+    style_matrix,
+)
 
 
 @dataclass
@@ -98,6 +108,16 @@ def score_matrix(judgments: Sequence[Judgment], n: int) -> np.ndarray:
     return m
 
 
+def shown_first(judgments: Sequence[Judgment]) -> np.ndarray:
+    """(K,) the original index of the response each sample showed first."""
+    return np.array([j.spec.permutation[0] for j in judgments], dtype=np.int64)
+
+
+def order_rule(e: Example, judgments: Sequence[Judgment]) -> np.ndarray | None:
+    """`first` for the estimator when the example is scored in both orders (JudgeBench), else None."""
+    return shown_first(judgments) if e.kind is Kind.BOTH_ORDERS else None
+
+
 def q_vector(judgments: Sequence[Judgment]) -> np.ndarray:
     """(K,) meta RM scores, NaN where a sample has none (it did not parse)."""
     return np.array([np.nan if j.q is None else j.q for j in judgments], dtype=float)
@@ -157,6 +177,61 @@ def position_bias(judgments: Sequence[Sequence[Judgment]]) -> dict[str, Any]:
     }
 
 
+def strict_winner(scores: Sequence[float]) -> int | None:
+    """The response with the strictly highest score (original order), None on a tie for the top."""
+    top = max(scores)
+    return list(scores).index(top) if list(scores).count(top) == 1 else None
+
+
+def position_consistency(judgments: Sequence[Sequence[Judgment]]) -> dict[str, Any]:
+    """How often the best response stays best when the shown order changes: over every pair of
+    valid samples of one example that showed the responses in different orders, the share where
+    both name the same single best response (`consistent`; a tie in either sample is not), the
+    same among pairs where both samples have a single best (`consistent_decided`), and that
+    figure for a judge picking at random (`chance`, 1/n). Uses the samples already drawn."""
+    pairs = decided = same = 0
+    chance = 0.0
+    for js in judgments:
+        shown = [(j.spec.permutation, strict_winner(j.scores)) for j in js if j.valid and len(j.scores) >= 2]
+        for (p1, w1), (p2, w2) in combinations(shown, 2):
+            if p1 == p2:
+                continue
+            pairs += 1
+            if w1 is not None and w2 is not None:
+                decided += 1
+                chance += 1 / len(p1)
+                same += w1 == w2
+    if not pairs:
+        return {"pairs": 0}
+    return {
+        "pairs": pairs,
+        "consistent": same / pairs,
+        "consistent_decided": same / decided if decided else None,
+        "chance": chance / decided if decided else None,
+    }
+
+
+def chance_score(name: str, examples: Sequence[Example]) -> float:
+    """The benchmark's score for a judge that picks a response uniformly at random (its scoring
+    rule on per-example accuracies #good / n); 0.5 for ROC-AUC."""
+    if all(e.kind is Kind.BINARY for e in examples):
+        return 0.5
+    acc = np.array([sum(e.good) / e.request.n for e in examples])
+    return float(SCORERS.get(name, SCORERS["generic"])(acc, [e.subset for e in examples]))
+
+
+def rm_bench_matrices(examples: Sequence[Example], acc: np.ndarray) -> dict[str, list]:
+    """RM-Bench's 3x3 style matrix per domain group and their mean ('all'); None for empty cells."""
+    groups = np.array([rm_bench_group(e.subset.rsplit("/", 1)[0]) for e in examples])
+    styles = [e.style for e in examples]
+    mats = {
+        g: style_matrix(acc[groups == g], [s for s, m in zip(styles, groups == g) if m])
+        for g in dict.fromkeys(groups.tolist())
+    }
+    mats["all"] = np.mean(list(mats.values()), axis=0)
+    return {g: [[None if np.isnan(x) else float(x) for x in row] for row in m] for g, m in mats.items()}
+
+
 def evaluate(
     benches: Sequence[BenchData],
     ks: Sequence[int],
@@ -165,9 +240,10 @@ def evaluate(
     metarm: bool = False,
     k_meta: int | None = None,
 ) -> dict[str, Any]:
-    """Results for every benchmark and k: score, seeded-tie-break score, 95% bootstrap CI,
-    per-subset accuracies, parse-failure rate, position bias; plus Overall when several of the
-    paper's four benchmarks were run.
+    """Results for every benchmark and k: score, seeded-tie-break and ties-as-wrong scores, 95%
+    bootstrap CI, per-subset accuracies, chance level, parse-failure rate, position bias and
+    position consistency (RewardBench and RM-Bench: their sections; RM-Bench: its style matrix);
+    plus Overall when several of the paper's four benchmarks were run.
 
     metarm: the judgments carry meta RM scores (`Judgment.q`); add MetaRM@k (`curve_metarm`,
     same subsets as Voting@k, with the paired difference's interval) for every k, keeping
@@ -236,8 +312,9 @@ def _evaluate_metarm(
         for e, js in zip(b.examples, b.judgments):
             m = score_matrix(js[:K], e.request.n)
             s = _seed(seed, e.id, k)
-            meta.append(metarm_accuracy(m, q_vector(js[:K]), np.array(e.good), k, km, seed=s))
-            vote.append(voting_accuracy(m, np.array(e.good), k, seed=s))
+            first = order_rule(e, js[:K])
+            meta.append(metarm_accuracy(m, q_vector(js[:K]), np.array(e.good), k, km, seed=s, first=first))
+            vote.append(voting_accuracy(m, np.array(e.good), k, seed=s, first=first))
         acc = np.array([x.expected for x in meta])
         base = np.array([x.expected for x in vote])
         ci_seed = _seed(seed, b.name, k)
@@ -251,6 +328,7 @@ def _evaluate_metarm(
         curve[str(k)] = {
             "score": scorer(acc, subsets),
             "score_sampled": scorer(np.array([x.sampled for x in meta]), subsets),
+            "score_strict": scorer(np.array([x.strict for x in meta]), subsets),
             "ci": list(ci),
             "diff_ci": list(diff),
             "exact": all(x.exact for x in meta),
@@ -280,8 +358,10 @@ def _evaluate_one(b: BenchData, ks: Sequence[int], seed: int, resamples: int) ->
         "metric": "roc_auc" if binary else "accuracy",
         "curve": {},
         "subsets": {},
+        "chance": chance_score(b.name, b.examples),
         "parse": parse_stats(b.judgments),
         "position_bias": position_bias(b.judgments),
+        "position_consistency": position_consistency(b.judgments),
     }
     if binary:
         scores = np.stack([score_matrix(js[:K], 1)[:, 0] for js in b.judgments])  # (E, K)
@@ -302,17 +382,25 @@ def _evaluate_one(b: BenchData, ks: Sequence[int], seed: int, resamples: int) ->
     subs = np.array(subsets)
     for k in ks:
         est = [
-            voting_accuracy(score_matrix(js[:K], e.request.n), np.array(e.good), k, seed=_seed(seed, e.id, k))
+            voting_accuracy(
+                score_matrix(js[:K], e.request.n),
+                np.array(e.good),
+                k,
+                seed=_seed(seed, e.id, k),
+                first=order_rule(e, js[:K]),
+            )
             for e, js in zip(b.examples, b.judgments)
         ]
         acc = np.array([x.expected for x in est])
         sampled = np.array([x.sampled for x in est])
+        strict = np.array([x.strict for x in est])
         ci = bootstrap_ci(
             lambda ix, acc=acc: scorer(acc[ix], subs[ix]), len(acc), seed=_seed(seed, b.name, k), resamples=resamples
         )
         res["curve"][str(k)] = {
             "score": scorer(acc, subsets),
             "score_sampled": scorer(sampled, subsets),
+            "score_strict": scorer(strict, subsets),
             "ci": list(ci),
             "exact": all(x.exact for x in est),
         }
@@ -321,4 +409,7 @@ def _evaluate_one(b: BenchData, ks: Sequence[int], seed: int, resamples: int) ->
             res["subsets"].setdefault(s, {"n": int(mask.sum())})[str(k)] = float(acc[mask].mean())
         if b.name == "rewardbench":
             res.setdefault("sections", {})[str(k)] = rewardbench_sections(acc, subsets)
+        if b.name == "rm-bench" and all(e.style is not None for e in b.examples):
+            res.setdefault("sections", {})[str(k)] = rm_bench_sections(acc, subsets)
+            res.setdefault("style_matrix", {})[str(k)] = rm_bench_matrices(b.examples, acc)
     return res
