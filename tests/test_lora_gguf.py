@@ -71,9 +71,7 @@ def _llama_greedy(base, lora):
 
     backend = LlamaCppBackend(base, parallel=1, ctx_per_slot=256, threads=1, lora=lora)
     try:
-        out = backend._server.handle_completions(
-            {"prompt": PROMPT, "max_tokens": STEPS, "temperature": 0.0, "seed": 0}
-        )
+        out = backend._server.handle_completions({"prompt": PROMPT, "max_tokens": STEPS, "temperature": 0.0, "seed": 0})
     finally:
         backend.close()
     return out["choices"][0]["text"]
