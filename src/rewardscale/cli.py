@@ -535,6 +535,12 @@ def models_cmd(
             m.sha256[:16] + "...",
         )
     console.print(table)
+    for a in models.ADAPTERS.values():
+        default = " (default)" if a.name == models.DEFAULT_MODEL else ""
+        console.print(
+            f"{a.name}{default}: {a.description}; base {a.base} + GGUF LoRA {a.filename} "
+            f"({a.size / 2**20:.1f} MiB, in the package, sha256 {a.sha256[:16]}...); card: {a.card}"
+        )
 
 
 def main() -> None:  # pragma: no cover

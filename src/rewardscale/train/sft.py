@@ -37,10 +37,11 @@ def train_sft(
     out = Path(out)
     path = resolve_model(model, out, dtype_name(opts.dtype))
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    n_layers = transformers.AutoConfig.from_pretrained(path).num_hidden_layers
     data = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
     args = trl.SFTConfig(**trainer_args(opts, out), max_length=max_length, completion_only_loss=True)
     trainer = trl.SFTTrainer(
-        model=path, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config(opts)
+        model=path, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config(opts, n_layers)
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(out) if resume else None)
     return finish(trainer, tokenizer, out, opts, {"stage": "rft-sft", "base_model": model, "records": len(records)})
