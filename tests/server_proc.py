@@ -58,7 +58,7 @@ def server_process(args: Sequence[str], startup_s: float = 120.0) -> Iterator[st
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=15)
         log.close()
 
 
