@@ -19,6 +19,7 @@ and a stored-only report reads its forced verdicts.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .backends.base import Backend, Completion, GenerationRequest
+from .backends.base import Backend, BackendError, Completion, GenerationRequest, failed
 from .types import Sampling
 from .verdict import TokenLogprobs, VerdictCompletion, VerdictRequest
 
@@ -262,20 +263,35 @@ def stored_generate(
         store.count_reused(reused)
         if progress:
             progress(reused)
-    todo = [(ji, p) for ji, p in enumerate(plans) if p.missing]
+    # a request given twice (the same prompt, seed and keys) is generated once and shared
+    first: dict[tuple[str, ...], int] = {}
+    shared: dict[int, list[int]] = {}  # the job generated -> every job that takes its completions
+    for ji, p in enumerate(plans):
+        if p.missing:
+            shared.setdefault(first.setdefault(tuple(p.keys), ji), []).append(ji)
+    todo = [(ji, plans[ji]) for ji in shared]
+    errors: list[str] = []
 
     def run(ji: int, p: _Plan) -> tuple[int, list[Completion]]:
         seed = p.job.seed if len(p.missing) == p.job.n else topup_seed(p.job.seed, p.missing[0])
         sub = replace(p.job, n=len(p.missing), seed=seed)
-        comps = backend.generate([sub], sampling, None)[0]
+        try:
+            comps = backend.generate([sub], sampling, None)[0]
+        except BackendError as e:
+            # one job out of retries fails alone, as it would in one backend call for all jobs
+            comps = failed(sub.n, str(e))
         store.put_many(model, p.phash, p.job.seed, [(i, p.keys[i], c) for i, c in zip(p.missing, comps)])
         return ji, comps
 
     for ji, comps in _in_pool(todo, run, _width(backend, workers)):
-        for i, c in zip(plans[ji].missing, comps):
-            results[ji][i] = c
-        if progress:
-            progress(len(comps))
+        errors += [c.error for c in comps[:1] if c.error]
+        for dup in shared[ji]:
+            for i, c in zip(plans[dup].missing, comps):
+                results[dup][i] = c
+            if progress:
+                progress(len(comps))
+    if todo and len(errors) == len(todo):  # what `backend.generate` does when every request failed
+        raise BackendError(f"every request failed; first error: {errors[0]}")
     return [[c for c in r if c is not None] for r in results]
 
 
@@ -314,6 +330,7 @@ def _in_pool(todo: Sequence[tuple], fn: Callable, width: int):
     if not todo:
         return
     with ThreadPoolExecutor(max_workers=max(1, min(width, len(todo))), thread_name_prefix="store") as pool:
-        futures = [pool.submit(fn, *item) for item in todo]
+        # each call runs in a copy of the caller's context, so a deadline set around it applies
+        futures = [pool.submit(contextvars.copy_context().run, fn, *item) for item in todo]
         for fut in as_completed(futures):
             yield fut.result()
