@@ -24,7 +24,15 @@ from rich.table import Table
 from . import models
 from .backends import BACKENDS, BackendError, MissingExtra, make_backend
 from .batch import InputError, read_requests, write_jsonl_atomic
-from .cli_options import ConstrainFormat, CritiqueBudget, ForceVerdict, ScoreMode, VerdictConstraint
+from .cli_options import (
+    ConstrainFormat,
+    CritiqueBudget,
+    ForceVerdict,
+    ScoreMode,
+    UpstreamRetries,
+    UpstreamTimeout,
+    VerdictConstraint,
+)
 from .grm import GRM
 from .store import SampleStore
 from .types import InvalidRequest, Request, Reward, Sampling
@@ -69,8 +77,11 @@ def build_grm(
     shuffle: bool,
     verdict: VerdictOptions | None = None,
     threads: int | None = None,
+    upstream_timeout: float | None = None,
+    upstream_retries: int = 5,
 ) -> GRM:
-    """One place that turns CLI options into a GRM (shared by every command)."""
+    """One place that turns CLI options into a GRM (shared by every command). `upstream_timeout`
+    (seconds per HTTP attempt, default 600) and `upstream_retries` apply to the openai backend."""
     verdict = verdict or VerdictOptions()
     if backend not in BACKENDS:
         fail(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
@@ -85,6 +96,8 @@ def build_grm(
     elif backend == "openai":
         options = {"base_url": base_url, "model": model, "api_key": api_key}
         options["verdict_constraint"] = verdict.verdict_constraint
+        options["timeout"] = upstream_timeout or 600.0
+        options["max_retries"] = upstream_retries
     elif backend == "transformers":
         options = {"model": model}
     try:
@@ -251,6 +264,8 @@ def score(
         None, "--meta-rm", help="A meta RM dir (rewardscale train metarm): MetaRM@k, vote with the top k_meta samples."
     ),
     k_meta: int | None = typer.Option(None, "--k-meta", help="With --meta-rm: samples that vote (default k // 2)."),
+    upstream_timeout: UpstreamTimeout = None,
+    upstream_retries: UpstreamRetries = 5,
 ) -> None:
     """Score responses to one query (--query/--messages), or many from a JSONL file, with Voting@k
     (or MetaRM@k with --meta-rm)."""
@@ -268,6 +283,8 @@ def score(
         shuffle,
         VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
         threads,
+        upstream_timeout,
+        upstream_retries,
     )
     meta_rm = load_meta_rm(meta_rm_path, k, k_meta)
     if input_path is not None:

@@ -112,6 +112,7 @@ class LlamaCppBackend:
             return failed(req.n, f"llama.cpp returned {len(completions)} completions, asked for {req.n}")
         return completions
 
+    thread_safe = True  # the engine is a server: calls from several threads share its slots
     verdict_constraint = "grammar"  # GBNF: forced verdicts are available (rewardscale.verdict)
     grammar_generation = True  # GenerationRequest.grammar is honoured (constrained full output)
 
