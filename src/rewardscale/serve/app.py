@@ -20,7 +20,6 @@ call's k) top samples by the meta RM's q vote. Without one, a call naming `k_met
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -39,6 +38,7 @@ from ..types import InvalidRequest, Request, Reward
 from . import openrlhf
 from .batcher import DynamicBatcher, Expired, QueueFull
 from .config import ServerConfig
+from .guard import Guard
 from .metrics import Metrics
 from .schema import scaled, summarize
 
@@ -55,11 +55,18 @@ class Disconnected(Exception):
 
 def upstream_state(batcher: DynamicBatcher, timeout_s: float) -> dict[str, Any]:
     """How the judge upstream is doing: "stuck" (a backend call running past the call timeout),
-    "failing" (half or more of the last requests got no judgment), else "ok"."""
-    failed, of = batcher.outcomes.failures()
+    "failing" (the last 3 requests, or half or more of the last 20, got no judgment), else "ok"."""
+    failed, of, streak = batcher.outcomes.failures()
     oldest = batcher.oldest_in_flight_s
-    state = "stuck" if oldest > timeout_s else "failing" if of >= 4 and 2 * failed >= of else "ok"
-    return {"state": state, "recent_failed": failed, "recent": of, "oldest_in_flight_s": round(oldest, 3)}
+    failing = streak >= 3 or (of >= 4 and 2 * failed >= of)
+    state = "stuck" if oldest > timeout_s else "failing" if failing else "ok"
+    return {
+        "state": state,
+        "recent_failed": failed,
+        "recent": of,
+        "failed_in_a_row": streak,
+        "oldest_in_flight_s": round(oldest, 3),
+    }
 
 
 def create_app(
@@ -108,32 +115,7 @@ def create_app(
     model = getattr(grm.backend, "model_id", type(grm.backend).__name__)
     meta_name = None if meta_rm is None else str(getattr(meta_rm, "path", type(meta_rm).__name__))
 
-    token = (config.auth_token or "").encode()
-
-    def authorized(request: HTTPRequest) -> bool:
-        if not token or request.url.path in OPEN:
-            return True
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token)
-
-    @app.middleware("http")
-    async def record(request: HTTPRequest, call_next):
-        start = time.monotonic()
-        endpoint = request.url.path if request.url.path in ENDPOINTS else "other"
-        if not authorized(request):
-            metrics.http_call(endpoint, 401, time.monotonic() - start)
-            return JSONResponse(
-                {"detail": "missing or wrong bearer token (Authorization: Bearer <token>)"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        try:
-            response = await call_next(request)
-        except Exception:  # counted, then answered 500 by the server (no traceback to the client)
-            metrics.http_call(endpoint, 500, time.monotonic() - start)
-            raise
-        metrics.http_call(endpoint, response.status_code, time.monotonic() - start)
-        return response
+    app.add_middleware(Guard, metrics=metrics, endpoints=ENDPOINTS, token=config.auth_token, open_paths=OPEN)
 
     @app.exception_handler(Disconnected)
     async def disconnected(request: HTTPRequest, exc: Disconnected) -> Response:

@@ -113,10 +113,15 @@ class Outcomes:
         with self._lock:
             self._recent.extend([ok] * n)
 
-    def failures(self) -> tuple[int, int]:
-        """(failed, of) over the window."""
+    def failures(self) -> tuple[int, int, int]:
+        """(failed, of) over the window, and how many of the latest failed in a row."""
         with self._lock:
-            return sum(not ok for ok in self._recent), len(self._recent)
+            streak = 0
+            for ok in reversed(self._recent):
+                if ok:
+                    break
+                streak += 1
+            return sum(not ok for ok in self._recent), len(self._recent), streak
 
 
 def judged(reward: Reward) -> bool:
@@ -322,18 +327,31 @@ class DynamicBatcher:
                     for it, r in zip(batch, rewards)
                 ]
         except Exception as e:
-            if len(batch) == 1:
-                self.metrics.batch(1, time.monotonic() - start, ["backend_error"] * k)
-                self.outcomes.add(False)
-                batch[0].job.fail(e)
+            if len(batch) == 1 or all(it.job.dead for it in batch):
+                self.metrics.batch(len(batch), time.monotonic() - start, ["backend_error"] * k * len(batch))
+                self.outcomes.add(False, len(batch))
+                for it in batch:
+                    self._fail(it, e)
                 return
             log.warning("batched call of %d requests failed (%s); scoring them one by one", len(batch), e)
             for it in batch:
-                if not it.job.dead:
+                if it.job.dead:
+                    self._fail(it, e)
+                else:
                     self._score([it])
             return
         statuses = [s for r in rewards for j in r.samples for s in [j.status.value] + ["retried"] * (j.attempts - 1)]
         self.metrics.batch(len(batch), time.monotonic() - start, statuses)
         for it, reward in zip(batch, rewards):
             self.outcomes.add(judged(reward))
-            it.job.put(it.index, reward)
+            if time.monotonic() > it.job.deadline:  # its upstream work was cut at the deadline: a 504
+                it.job.fail(Expired("the call's deadline passed while it was scored"))
+            else:
+                it.job.put(it.index, reward)
+
+    @staticmethod
+    def _fail(it: _Item, e: BaseException) -> None:
+        """Fail an item's call with `e`, or as expired (a 504) when its deadline has passed: the
+        failure then comes from its upstream work being cancelled."""
+        late = time.monotonic() > it.job.deadline
+        it.job.fail(Expired("the call's deadline passed while it was scored") if late else e)
