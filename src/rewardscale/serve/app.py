@@ -179,6 +179,10 @@ def create_app(
         for i, r in enumerate(requests):
             if r.n > config.max_responses:
                 raise HTTPException(400, f"{where}[{i}] has {r.n} responses; the limit is {config.max_responses}")
+            if len(r.messages) > config.max_messages:
+                raise HTTPException(
+                    400, f"{where}[{i}] has {len(r.messages)} messages; the limit is {config.max_messages}"
+                )
             chars = sum(len(m["content"]) for m in r.messages) + sum(map(len, r.responses))
             if chars > config.max_chars:
                 raise HTTPException(

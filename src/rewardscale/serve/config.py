@@ -26,6 +26,7 @@ class ServerConfig:
     max_requests: most GRM requests in one HTTP call (one OpenRLHF query = one response).
     max_responses: most responses in one GRM request.
     max_chars: most characters in one GRM request (conversation + responses).
+    max_messages: most messages in one GRM request's conversation (empty ones count too).
     max_body_bytes: largest accepted HTTP body.
     reward_scale: how /get_reward turns a result into a scalar (see `schema.scaled`).
     abstain_reward: the /get_reward reward of a response whose samples all abstained.
@@ -44,6 +45,7 @@ class ServerConfig:
     max_requests: int = 1024
     max_responses: int = 64
     max_chars: int = 100_000
+    max_messages: int = 1000
     max_body_bytes: int = 32 * 2**20
     reward_scale: str = "unit"
     abstain_reward: float = 0.0
@@ -51,7 +53,8 @@ class ServerConfig:
     auth_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        positive = ("k", "max_k", "max_batch", "max_queue", "max_requests", "max_responses", "max_chars", "workers")
+        positive = ("k", "max_k", "max_batch", "max_queue", "max_requests", "max_responses", "max_chars")
+        positive += ("max_messages", "workers")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
