@@ -185,7 +185,10 @@ class SampleStore:
         except OSError as e:
             raise StoreError(f"cannot create the folder of the sample store {self.path}: {e}") from e
         if self.path.is_dir():
-            raise StoreError(f"the sample store {self.path} is a directory; give a file with --store PATH")
+            raise StoreError(
+                f"the sample store {self.path} is a directory; give a file with --store PATH, "
+                "or run without one with --no-store"
+            )
         self._lock = threading.Lock()
         self.shared = not self._take_run_lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
