@@ -136,7 +136,10 @@ def test_bad_input_is_a_400_counted_in_metrics(url):
     assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
     r = httpx.post(f"{url}/v1/score", content=b'{"requests": [{"query": "\\ud800", "responses": ["a"]}]}', timeout=30)
     assert r.status_code == 400 and "surrogate" in r.json()["detail"]
-    assert metric(url, 'rewardscale_http_requests_total{endpoint="/v1/score",code="400"}') >= 2
+    empty = [{"role": "user", "content": "q"}] + [{"role": "assistant", "content": ""}] * 2000
+    r = httpx.post(f"{url}/v1/score", json={"requests": [{"messages": empty, "responses": ["a"]}]}, timeout=30)
+    assert r.status_code == 400 and "2001 messages" in r.json()["detail"]
+    assert metric(url, 'rewardscale_http_requests_total{endpoint="/v1/score",code="400"}') >= 3
     assert health(url)["status"] in ("ok", "degraded")
 
 
