@@ -82,9 +82,12 @@ def wait_for(predicate, what: str, limit_s: float = 30.0, every_s: float = 0.02)
         time.sleep(every_s)
 
 
-def metric(url: str, name: str, headers: dict | None = None) -> float:
-    """The value of one unlabelled (or fully spelled-out labelled) series on /metrics."""
+def metric(url: str, name: str, headers: dict | None = None, default: float | None = None) -> float:
+    """The value of one unlabelled (or fully spelled-out labelled) series on /metrics; `default`
+    (else KeyError) when the series is not there (yet)."""
     for line in httpx.get(f"{url}/metrics", headers=headers, timeout=10).text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
+    if default is not None:
+        return default
     raise KeyError(name)
