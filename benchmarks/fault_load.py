@@ -143,7 +143,7 @@ def server_phase(a: argparse.Namespace, judge_url: str, end: float) -> dict:
         "upstream_gave_up": upstream.get("rewardscale_upstream_gave_up_total", 0),
         "rss_mib_before": round(rss_before, 1),
         "rss_mib_after": round(rss_after, 1),
-        "health_after": health["status"],
+        "health_after": {"status": health["status"], **health["upstream"]},
         "samples_lost": unanswered + missing,
     }
 

@@ -9,7 +9,8 @@ the server answers 503). The worker takes up to `max_batch`
 requests that share a k, waiting at most `max_wait_s` after the oldest one arrived for more to
 come; requests that queued while the backend was busy are taken at once. A call's requests may
 be split over several batches; its future resolves when all are scored. If a batched backend call
-fails, each of its requests is scored alone, so one bad request fails only its own call.
+raises, each of its requests is scored alone, so one bad request fails only its own call (not for
+a BackendError: every request already failed on its own, so that would only send them again).
 
 With a meta RM (MetaRM@k), batches still group by k only: the k samples of every request in the
 batch are drawn together and the meta RM scores them all in one pass (`score_batch(meta_rm=)`);
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
-from ..backends.base import Deadline, deadline
+from ..backends.base import BackendError, Deadline, deadline
 from ..grm import GRM, SampleScorer
 from ..types import Judgment, Request, Reward, Status
 from ..vote import check_k_meta, default_k_meta
@@ -327,7 +328,9 @@ class DynamicBatcher:
                     for it, r in zip(batch, rewards)
                 ]
         except Exception as e:
-            if len(batch) == 1 or all(it.job.dead for it in batch):
+            # every request failed on its own (BackendError): scoring them one by one would only
+            # send all of them again; any other error may be one poisoned request's
+            if len(batch) == 1 or isinstance(e, BackendError) or all(it.job.dead for it in batch):
                 self.metrics.batch(len(batch), time.monotonic() - start, ["backend_error"] * k * len(batch))
                 self.outcomes.add(False, len(batch))
                 for it in batch:
