@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = ["-c", "from rewardscale.cli import app; app()"]  # `rewardscale ...` with this interpreter
 
 
+class ServerURL(str):
+    """The server's base URL, also carrying its process id (for memory checks) and its log."""
+
+    pid: int = 0
+    log: Callable[[], str] = staticmethod(lambda: "")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -24,19 +32,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(args: Sequence[str], startup_s: float = 120.0) -> Iterator[str]:
+def server_process(args: Sequence[str], startup_s: float = 120.0, env: dict | None = None) -> Iterator[ServerURL]:
     """Run `python <args> --port P` from the repo root; yield its base URL once /health answers.
 
     `args` is e.g. ["-m", "tests.serve_fake", "--gate", path] or [CLI, "serve", ...].
     """
     port = free_port()
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, *args, "--port", str(port)], cwd=ROOT, stdout=log, stderr=log, env=env)
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
 
-    def output() -> str:
-        log.seek(0)
-        return log.read().decode(errors="replace")[-3000:]
+    def output(tail: int = 3000) -> str:
+        # pread: the server writes through the same file offset, which a seek would move
+        return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")[-tail:]
+
+    url.log = lambda: output(200_000)
 
     try:
         deadline = time.monotonic() + startup_s
@@ -58,7 +69,7 @@ def server_process(args: Sequence[str], startup_s: float = 120.0) -> Iterator[st
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=15)
         log.close()
 
 
@@ -71,9 +82,12 @@ def wait_for(predicate, what: str, limit_s: float = 30.0, every_s: float = 0.02)
         time.sleep(every_s)
 
 
-def metric(url: str, name: str) -> float:
-    """The value of one unlabelled (or fully spelled-out labelled) series on /metrics."""
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
+def metric(url: str, name: str, headers: dict | None = None, default: float | None = None) -> float:
+    """The value of one unlabelled (or fully spelled-out labelled) series on /metrics; `default`
+    (else KeyError) when the series is not there (yet)."""
+    for line in httpx.get(f"{url}/metrics", headers=headers, timeout=10).text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
+    if default is not None:
+        return default
     raise KeyError(name)

@@ -1,6 +1,7 @@
 """Backends: OpenAI-compatible retries/URLs (mock transport), and real engines end to end."""
 
 import json
+import select
 import socket
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def test_openai_backend_end_to_end_against_real_llamacpp_server():
         text=True,
     )
     try:
-        assert proc.stdout.readline().startswith("READY")
+        ready, _, _ = select.select([proc.stdout], [], [], 300)  # the model loads in seconds; a hang fails
+        assert ready and proc.stdout.readline().startswith("READY")
         backend = make_backend("openai", base_url=[f"http://127.0.0.1:{port}/v1"], model="fixture")
         grm = GRM(backend, sampling=Sampling(max_tokens=96), max_retries=0)
         r = grm.score("What is 2+2?", ["4", "5"], k=4)
@@ -111,7 +113,7 @@ def test_openai_backend_end_to_end_against_real_llamacpp_server():
         assert r.rewards == [sum(j.scores[i] for j in r.samples if j.valid) for i in range(2)]
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=30)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 
 from rewardscale import models
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # three real runs, each bounded by RUN_S
 
 REQUESTS = [
     {"id": "a", "query": "What is 2+2?", "responses": ["4", "5"]},
@@ -22,6 +22,7 @@ REQUESTS = [
 ]
 K = 2
 TOTAL = len(REQUESTS) * K  # --max-retries 0: exactly one generation per planned sample
+RUN_S = 600  # one run on the fixture model takes about a minute on 2 busy cores; a hung one fails
 
 
 def command(inp, out):
@@ -51,8 +52,12 @@ def test_kill_9_midway_then_resume(tmp_path):
     inp.write_text("".join(json.dumps(r) + "\n" for r in REQUESTS))
 
     proc = subprocess.Popen(command(inp, out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    stored = 0
+    stored, deadline = 0, time.monotonic() + RUN_S
     while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait(timeout=30)
+            pytest.fail(f"the first run stored {stored} samples in {RUN_S}s without finishing")
         if store.exists():
             try:
                 stored = len(rows(store))
@@ -62,14 +67,14 @@ def test_kill_9_midway_then_resume(tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.2)
-    proc.wait()
+    proc.wait(timeout=30)
     if proc.returncode != -signal.SIGKILL:
         pytest.fail(f"the run ended before it could be killed (rc {proc.returncode}): {proc.stdout.read()[-2000:]}")
     before = rows(store)
     assert 2 <= len(before) < TOTAL, "killed midway: some but not all samples stored"
     assert not out.exists(), "no half-written output after kill -9"
 
-    done = subprocess.run(command(inp, out), capture_output=True, text=True)
+    done = subprocess.run(command(inp, out), capture_output=True, text=True, timeout=RUN_S)
     assert done.returncode == 0, done.stderr
     after = rows(store)
     assert len(after) == TOTAL, "nothing lost"
@@ -84,6 +89,7 @@ def test_kill_9_midway_then_resume(tmp_path):
     assert texts == sorted(after.values()), "the output uses exactly the stored samples"
 
     first = out.read_text()
-    again = subprocess.run(command(inp, out), capture_output=True, text=True)
+    # answered from the store: the engine loads and closes without serving (close used to hang here)
+    again = subprocess.run(command(inp, out), capture_output=True, text=True, timeout=RUN_S)
     assert again.returncode == 0 and runs(store)[-1][0] == 0, "a finished run generates nothing more"
     assert out.read_text() == first, "rerunning gives the identical output"

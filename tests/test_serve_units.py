@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rewardscale import GRM, Request
+from rewardscale.backends import BackendError
 from rewardscale.serve.batcher import DynamicBatcher, QueueFull
 from rewardscale.serve.config import ServerConfig
 from rewardscale.serve.metrics import Metrics
@@ -154,3 +155,50 @@ def test_config_k_meta_default_and_bounds():
     assert ServerConfig(k=4, k_meta=3).meta_default(8) == 3 and ServerConfig(k=4, k_meta=3).meta_default(2) == 2
     with pytest.raises(ValueError, match="between 1 and k"):
         ServerConfig(k=2, k_meta=3)
+
+
+class FailingBackend(FakeBackend):
+    """Every backend call raises `error`."""
+
+    def __init__(self, error: Exception):
+        super().__init__()
+        self.error = error
+
+    def generate(self, requests, sampling, progress=None):
+        self.calls.append(list(requests))
+        raise self.error
+
+
+@pytest.mark.parametrize("error,calls", [(BackendError("every request failed"), 1), (RuntimeError("poisoned"), 4)])
+def test_a_failed_batch_is_split_only_when_one_request_may_be_poisoned(error, calls):
+    """BackendError: every request already failed on its own, so nothing is sent again; any other
+    error may be one request's, so the batch is scored one by one (1 + 3 calls)."""
+    backend = FailingBackend(error)
+    batcher = DynamicBatcher(GRM(backend, max_retries=0), max_batch=8, max_wait_s=0.0)
+    jobs = [batcher.submit([req("a" * n)], k=1, timeout_s=30) for n in (1, 2, 3)]
+    batcher.start()
+    for job in jobs:
+        with pytest.raises(type(error)):
+            job.future.result(timeout=30)
+    batcher.stop()
+    assert len(backend.calls) == calls
+    assert batcher.outcomes.failures()[:2] == (3, 3)
+
+
+def test_a_batch_past_its_deadline_is_a_timeout_not_a_failure():
+    """A backend call that ends after its calls' deadline (its upstream work cut) expires them (504)."""
+    import time
+
+    from rewardscale.serve.batcher import Expired
+
+    class Slow(FakeBackend):
+        def generate(self, requests, sampling, progress=None):
+            time.sleep(0.5)
+            raise BackendError("cancelled: the caller's deadline passed")
+
+    batcher = DynamicBatcher(GRM(Slow(), max_retries=0), max_batch=8, max_wait_s=0.0)
+    job = batcher.submit([req("a")], k=1, timeout_s=0.2)
+    batcher.start()
+    with pytest.raises(Expired):
+        job.future.result(timeout=30)
+    batcher.stop()

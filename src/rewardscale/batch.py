@@ -3,6 +3,8 @@ results atomically (a temporary file renamed into place: never a half-written ou
 
 from __future__ import annotations
 
+import codecs
+import glob
 import json
 import os
 import tempfile
@@ -32,20 +34,20 @@ def read_requests(path: str | os.PathLike, skip_invalid: bool = False) -> tuple[
     """Requests from a JSONL file, one `{"query"|"messages", "responses", "id"?}` object a line.
 
     Blank lines are ignored. A request without an `id` gets `line-N`, so every output line can be
-    matched to its input. A malformed line raises InputError, or with `skip_invalid` is returned in
-    the error list and skipped.
+    matched to its input. A malformed line (bad JSON, bytes that are not UTF-8, JSON nested too
+    deeply, a bad field) raises InputError, or with `skip_invalid` is returned in the error list and
+    skipped.
     """
     requests: list[Request] = []
     errors: list[LineError] = []
-    with open(path, encoding="utf-8") as f:
-        for no, line in enumerate(f, start=1):
-            if not line.strip():
+    with open(path, "rb") as f:
+        for no, raw in enumerate(f, start=1):
+            if no == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            if not raw.strip():
                 continue
             try:
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InvalidRequest(f"not valid JSON ({e.msg} at column {e.colno})") from None
+                data = parse_line(raw)
                 req = Request.from_dict(data)
                 if req.id is None:
                     req = Request(messages=req.messages, responses=req.responses, id=f"line-{no}")
@@ -58,12 +60,27 @@ def read_requests(path: str | os.PathLike, skip_invalid: bool = False) -> tuple[
     return requests, errors
 
 
+def parse_line(raw: bytes) -> object:
+    """One JSONL line's value; InvalidRequest saying what is wrong with it."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidRequest(f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InvalidRequest(f"not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise InvalidRequest("not valid JSON here: nested too deeply") from None
+
+
 def _write_atomic(path: str | os.PathLike, chunks: Iterable[str]) -> None:
     """Write `chunks` to a temporary file beside `path`, fsync it, then rename it into place; the
     file gets the usual permissions (0666 less the umask), not mkstemp's private 0600."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -77,6 +94,25 @@ def _write_atomic(path: str | os.PathLike, chunks: Iterable[str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Delete the temporary files of earlier writes of `target` whose process is gone (killed while
+    writing); a live writer's file (its pid is in the name) is left alone."""
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = tmp.name[len(target.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:

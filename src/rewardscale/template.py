@@ -87,10 +87,14 @@ OUTPUT_ONE = (
 
 HINT = "Hint: among the responses shown, Response {position} is the best one."
 
-# Strings that carry structure in the prompt or in the judge's output.
+# Strings that carry structure in the prompt or in the judge's output, and the control tokens of
+# the common chat templates: ChatML / Llama-3 / DeepSeek (`<|...|>`, `<｜...｜>`), Gemma
+# (`<start_of_turn>`, `<end_of_turn>`, `<bos>`, `<eos>`), Llama-2 / Mistral (`[INST]`, `<<SYS>>`,
+# `<s>`, `</s>`).
 _STRUCTURAL = re.compile(
     r"(####|\[The (?:Begin|End) of Response|Scores\s*:|Specific Criteria\s*:|Analysis\s*:|"
-    r"\\boxed|<\||\|>|<\uff5c|\uff5c>)",
+    r"\\boxed|<\||\|>|<\uff5c|\uff5c>|"
+    r"<start_of_turn>|<end_of_turn>|<bos>|<eos>|<pad>|\[/?INST\]|<</?SYS>>|</?s>)",
     re.IGNORECASE,
 )
 

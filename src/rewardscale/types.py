@@ -42,6 +42,10 @@ class Request:
                 raise InvalidRequest(f"response {i} is {type(r).__name__}, expected a string")
         if not messages or not any(m["content"].strip() for m in messages):
             raise InvalidRequest("the query is empty")
+        for where, text in [(f"message {i}", m["content"]) for i, m in enumerate(messages)] + [
+            (f"response {i}", r) for i, r in enumerate(responses)
+        ]:
+            _check_text(where, text)
         return cls(messages=messages, responses=responses, id=id)
 
     @property
@@ -81,6 +85,17 @@ class Request:
             raise InvalidRequest("field 'responses' must be a list of strings")
         rid = d.get("id")
         return cls.make(query, d["responses"], id=None if rid is None else str(rid))
+
+
+def _check_text(where: str, text: str) -> None:
+    """Text must be encodable as UTF-8: a lone surrogate (JSON "\\ud800") can be neither stored,
+    sent to a judge nor written out, so it is refused here, naming where it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidRequest(
+            f"{where} contains a lone surrogate {text[e.start]!r} at character {e.start}: not valid Unicode text"
+        ) from None
 
 
 def _check_messages(messages: Sequence[Any]) -> Sequence[Message]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -67,3 +70,35 @@ class Backend(Protocol):
 
 def failed(n: int, error: str) -> list[Completion]:
     return [Completion(text="", finish_reason="error", error=error) for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the caller stops waiting for a backend call: at `at` (time.monotonic) or as soon as
+    `cancelled()` says so. Backends that can (openai) cancel their upstream work then."""
+
+    at: float
+    cancelled: Callable[[], bool] = lambda: False
+
+    def left(self) -> float:
+        """Seconds left (0 once passed or cancelled)."""
+        return 0.0 if self.cancelled() else max(0.0, self.at - time.monotonic())
+
+
+_deadline: ContextVar[Deadline | None] = ContextVar("rewardscale_deadline", default=None)
+
+
+@contextmanager
+def deadline(scope: Deadline | None) -> Iterator[None]:
+    """Backend calls made in this block (this thread's context) end by `scope`; the server sets
+    it per batch from its calls' deadlines. Thread pools must carry it (contextvars.copy_context)."""
+    token = _deadline.set(scope)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def current_deadline() -> Deadline | None:
+    """The Deadline of the enclosing `deadline(...)` block, or None (wait as long as it takes)."""
+    return _deadline.get()

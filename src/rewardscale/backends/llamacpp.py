@@ -9,6 +9,8 @@ a call decode together in one batch.
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -19,6 +21,11 @@ from typing import Any
 from ..types import Sampling
 from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar
 from .base import BackendError, Completion, GenerationRequest, MissingExtra, Progress, failed
+
+log = logging.getLogger("rewardscale.llamacpp")
+
+# How long close() waits for the engine's task loop to answer before giving up on destroying it.
+CLOSE_BARRIER_S = 30.0
 
 
 class LlamaCppBackend:
@@ -64,6 +71,9 @@ class LlamaCppBackend:
         p.cpuparams.n_threads = threads
         p.cpuparams_batch.n_threads = threads
         p.warmup = False
+        # /metrics goes through the engine's task loop (disabled, it answers at once without it):
+        # close() uses it as a barrier that proves the loop runs before the engine is destroyed.
+        p.endpoint_metrics = True
         p.verbosity = 0 if not verbose else 3
         self._lock = threading.Lock()
         try:
@@ -102,6 +112,7 @@ class LlamaCppBackend:
             return failed(req.n, f"llama.cpp returned {len(completions)} completions, asked for {req.n}")
         return completions
 
+    thread_safe = True  # the engine is a server: calls from several threads share its slots
     verdict_constraint = "grammar"  # GBNF: forced verdicts are available (rewardscale.verdict)
     grammar_generation = True  # GenerationRequest.grammar is honoured (constrained full output)
 
@@ -167,11 +178,44 @@ class LlamaCppBackend:
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        if self._server is not None:
-            # One round trip through the engine's task loop first: destroying a server that never
-            # served a request (e.g. a resumed run answered from the sample store) hangs otherwise.
-            try:
-                self._server.handle_metrics()
-            except Exception:  # noqa: BLE001 - only a barrier; any answer will do
-                pass
-        self._server = None
+        """Destroy the engine, bounded: only once its task loop has answered one request.
+
+        xllamacpp's destructor calls `terminate()` and then joins the loop thread, holding the GIL.
+        The loop thread sets `running = true` when it enters `start_loop()`, so a terminate that
+        comes before that (an engine closed right after loading, e.g. a resumed run answered from
+        the sample store, on a busy machine) is overwritten and the join waits forever. A /metrics
+        round trip, answered inside the loop, proves the loop is running; if it does not come back
+        within CLOSE_BARRIER_S the engine is kept (never destroyed) rather than hang the process.
+        """
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if loop_answers(server, CLOSE_BARRIER_S):
+            del server  # the destructor's terminate now reaches a running loop
+            return
+        log.warning("llama.cpp's task loop did not answer in %.0fs; left to the process exit", CLOSE_BARRIER_S)
+        keep_forever(server)
+
+
+def loop_answers(server: Any, timeout_s: float) -> bool:
+    """Whether the engine's task loop answers a /metrics request within `timeout_s` (asked on a
+    daemon thread; xllamacpp releases the GIL while waiting, so the wait here is bounded)."""
+    answer: list[str] = []
+
+    def ask() -> None:
+        try:
+            answer.append(str(server.handle_metrics()))
+        except Exception as e:  # noqa: BLE001 - any failure means: not proven
+            answer.append(f"error: {e}")
+
+    t = threading.Thread(target=ask, name="llamacpp-close-barrier", daemon=True)
+    t.start()
+    t.join(timeout_s)
+    # Prometheus text from the loop ("llamacpp:..." series); an error body was answered outside it.
+    return bool(answer) and "llamacpp:" in answer[0]
+
+
+def keep_forever(obj: object) -> None:
+    """Take a reference that is never released, so `obj`'s destructor never runs (not even at
+    interpreter exit, where a hanging destructor would keep the process alive)."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))

@@ -1,27 +1,108 @@
 """Any OpenAI-compatible chat server: vLLM, SGLang, llama.cpp server, Ollama, or the OpenAI API.
 
-Async with bounded concurrency, retries with exponential backoff and jitter on 429/5xx/timeouts
-and connection errors, and several base URLs used round-robin (one vLLM server per GPU, say).
+Async with bounded concurrency, retries with exponential backoff and jitter on 429/5xx/timeouts,
+connection errors and 200 replies that are not a chat completion (truncated JSON, an HTML page),
+and several base URLs used round-robin (one vLLM server per GPU, say). Each attempt is bounded as a
+whole (`timeout`), so a body that trickles in cannot hold a call; an enclosing `deadline(...)` (the
+server's per-call deadline) cancels the upstream requests still running when it passes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import random
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 
 from ..types import Sampling
 from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar, verdict_regex
-from .base import BackendError, Completion, GenerationRequest, Progress, failed
+from .base import BackendError, Completion, Deadline, GenerationRequest, Progress, current_deadline, failed
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # How a server constrains a forced verdict: llama.cpp server GBNF, vLLM / SGLang regex, or not at all.
 VERDICT_CONSTRAINTS = ("none", "grammar", "vllm", "sglang")
+CANCELLED = "cancelled: the caller's deadline passed before the judge answered"
+T = TypeVar("T")
+
+
+class BadReply(ValueError):
+    """A 200 reply whose body is not a chat completion; retried like a 5xx."""
+
+
+def check_reply(data: Any) -> dict[str, Any]:
+    """`data` if it is a chat completion (an object whose non-empty `choices` are objects with an
+    object `message` holding string or null `content`); else BadReply saying what is wrong."""
+    if not isinstance(data, dict):
+        raise BadReply(f"the body is a JSON {type(data).__name__}, not an object")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise BadReply("no 'choices' list" if not isinstance(choices, list) else "'choices' is empty")
+    for i, c in enumerate(choices):
+        if not isinstance(c, dict):
+            raise BadReply(f"choices[{i}] is a {type(c).__name__}, not an object")
+        message = c.get("message", {})
+        if not isinstance(message, dict) or not isinstance(message.get("content", ""), (str, type(None))):
+            raise BadReply(f"choices[{i}].message is not an object with string content")
+        if not isinstance(c.get("index") or 0, int) or not isinstance(c.get("logprobs") or {}, dict):
+            raise BadReply(f"choices[{i}] has a non-integer index or malformed logprobs")
+    if not isinstance(data.get("usage") or {}, dict):
+        raise BadReply("'usage' is not an object")
+    return data
+
+
+@dataclass
+class UpstreamStats:
+    """What the upstream did, for /metrics: HTTP attempts, retries and why, calls given up on,
+    requests cancelled by a deadline. Thread-safe (the server may run batches side by side)."""
+
+    attempts: int = 0
+    retries: dict[str, int] = field(default_factory=dict)  # reason -> retries
+    gave_up: int = 0
+    cancelled: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, name: str, reason: str | None = None, n: int = 1) -> None:
+        with self._lock:
+            if name == "retries":
+                self.retries[reason or "other"] = self.retries.get(reason or "other", 0) + n
+            else:
+                setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "attempts": self.attempts,
+                "retries": dict(self.retries),
+                "gave_up": self.gave_up,
+                "cancelled": self.cancelled,
+            }
+
+
+async def until_deadline(
+    coros: Sequence[Awaitable[T]], scope: Deadline | None, on_cancel: Callable[[int], T]
+) -> list[T]:
+    """Await every coroutine; once `scope` passes, cancel those still running and put
+    `on_cancel(i)` in their place (the rest keep their results)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if scope is None:
+        return list(await asyncio.gather(*tasks))
+    pending = set(tasks)
+    while pending:
+        left = scope.left()
+        if left <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(left, 0.25))
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    return [on_cancel(i) if t.cancelled() else t.result() for i, t in enumerate(tasks)]
 
 
 class OpenAIBackend:
@@ -57,6 +138,7 @@ class OpenAIBackend:
         self.backoff = backoff
         self.extra_body = extra_body or {}
         self.transport = transport  # for tests (httpx.MockTransport)
+        self.stats = UpstreamStats()
         self._next_url = itertools.cycle(range(len(self.base_urls)))
         if verdict_constraint not in VERDICT_CONSTRAINTS:
             raise BackendError(
@@ -65,33 +147,57 @@ class OpenAIBackend:
         # How this server constrains a forced verdict; "none": it cannot (GRM retries instead).
         self.verdict_constraint = verdict_constraint
 
+    # each call runs its own event loop and HTTP client: the server may run batches side by side
+    thread_safe = True
+
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    def _scrub(self, text: str) -> str:
+        """`text` without the API key (an upstream may echo the request's headers)."""
+        return text.replace(self.api_key, "***") if self.api_key else text
+
     async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-        """POST with retries; rotates base URLs between attempts. Raises BackendError at the end."""
+        """POST with retries; rotates base URLs between attempts. Returns a checked chat completion
+        (`check_reply`); raises BackendError at the end."""
         last = ""
         refused = 0
         for attempt in range(self.max_retries + 1):
             url = self.base_urls[next(self._next_url)] + "/chat/completions"
+            self.stats.count("attempts")
+            reason = "transport"
             try:
-                r = await client.post(url, json=body, headers=self._headers())
+                # the whole attempt is bounded: httpx's timeout is per read, a slow body resets it
+                r = await asyncio.wait_for(client.post(url, json=body, headers=self._headers()), self.timeout)
                 if r.status_code == 200:
-                    return r.json()
-                last = f"HTTP {r.status_code} from {url}: {r.text[:300]}"
-                if r.status_code not in RETRY_STATUS:
-                    raise BackendError(last)
+                    try:
+                        return check_reply(r.json())
+                    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, BadReply
+                        last = f"malformed 200 reply from {url} ({e}): {r.text[:200]!r}"
+                        reason = "malformed"
+                else:
+                    last = f"HTTP {r.status_code} from {url}: {r.text[:300]}"
+                    if r.status_code not in RETRY_STATUS:
+                        raise BackendError(self._scrub(last))
+                    reason = f"http_{r.status_code}"
             except httpx.ConnectError as e:
                 # Nothing listens there: retry once per URL, not with the full backoff budget.
                 last = f"cannot connect to {url}: {e}"
+                reason = "connect"
                 refused += 1
                 if refused >= 2 * len(self.base_urls):
                     break
+            except asyncio.TimeoutError:
+                last = f"no complete reply from {url} within {self.timeout:g}s"
+                reason = "timeout"
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 last = f"{type(e).__name__} talking to {url}: {e}"
+                reason = "timeout" if isinstance(e, httpx.TimeoutException) else "transport"
             if attempt < self.max_retries:
+                self.stats.count("retries", reason)
                 await asyncio.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
-        raise BackendError(f"gave up after {attempt + 1} attempts: {last}")
+        self.stats.count("gave_up")
+        raise BackendError(self._scrub(f"gave up after {attempt + 1} attempts: {last}"))
 
     async def _complete(
         self, client: httpx.AsyncClient, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
@@ -113,10 +219,9 @@ class OpenAIBackend:
                 body.update(self._grammar_fields(req.grammar))
             async with sem:
                 data = await self._post(client, body)
-            choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
-            if not choices:
-                raise BackendError(f"server answered without choices: {str(data)[:300]}")
-            usage = (data.get("usage") or {}).get("completion_tokens", 0) // len(choices)
+            choices = sorted(data["choices"], key=lambda c: c.get("index") or 0)
+            tokens = (data.get("usage") or {}).get("completion_tokens", 0)
+            usage = tokens // len(choices) if isinstance(tokens, int) else 0
             for c in choices[:want]:
                 text = (c.get("message") or {}).get("content") or ""
                 out.append(Completion(text=text, finish_reason=c.get("finish_reason"), tokens=usage))
@@ -176,10 +281,7 @@ class OpenAIBackend:
                 data = await self._post(client, self._verdict_body(req, sampling))
         except BackendError as e:
             return VerdictCompletion(text="", finish_reason="error", error=str(e))
-        choices = data.get("choices") or []
-        if not choices:
-            return VerdictCompletion(text="", finish_reason="error", error=f"no choices: {str(data)[:300]}")
-        c = choices[0]
+        c = data["choices"][0]
         text = strip_prefix((c.get("message") or {}).get("content") or "", req.prefix)
         logprobs = parse_logprobs((c.get("logprobs") or {}).get("content"))
         return VerdictCompletion(text=text, finish_reason=c.get("finish_reason"), logprobs=logprobs)
@@ -188,8 +290,14 @@ class OpenAIBackend:
         self, requests: Sequence[VerdictRequest], sampling: Sampling
     ) -> list[VerdictCompletion]:
         sem = asyncio.Semaphore(self.concurrency)
+        scope = current_deadline()
+
+        def cancelled(i: int) -> VerdictCompletion:
+            self.stats.count("cancelled")
+            return VerdictCompletion(text="", finish_reason="error", error=CANCELLED)
+
         async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-            return list(await asyncio.gather(*(self._verdict(client, sem, r, sampling) for r in requests)))
+            return await until_deadline([self._verdict(client, sem, r, sampling) for r in requests], scope, cancelled)
 
     def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
         """Constrained verdict continuations (see `rewardscale.verdict`); one request each."""
@@ -212,7 +320,11 @@ class OpenAIBackend:
                     progress(req.n)
                 return res
 
-            results = await asyncio.gather(*(one(r) for r in requests))
+            def cancelled(i: int) -> list[Completion]:
+                self.stats.count("cancelled")
+                return failed(requests[i].n, CANCELLED)
+
+            results = await until_deadline([one(r) for r in requests], current_deadline(), cancelled)
         errors = [c[0].error for c in results if c and c[0].error]
         if requests and len(errors) == len(requests):
             raise BackendError(f"every request failed; first error: {errors[0]}")
@@ -232,7 +344,8 @@ class OpenAIBackend:
             return asyncio.run(coro)
         # Called from inside a running loop: run ours on a helper thread.
         box: dict[str, Any] = {}
-        t = threading.Thread(target=lambda: box.update(r=asyncio.run(coro)), daemon=True)
+        ctx = contextvars.copy_context()  # the caller's deadline goes with it
+        t = threading.Thread(target=lambda: box.update(r=ctx.run(asyncio.run, coro)), daemon=True)
         t.start()
         t.join()
         if "r" not in box:

@@ -2,8 +2,12 @@
 
 POST /v1/score     {requests: [{query|messages, responses, id?}], k?, k_meta?, return_samples?}
 POST /get_reward   OpenRLHF's remote reward protocol
-GET  /health       liveness, model, queue state
-GET  /metrics      Prometheus text: calls, latency, batches, samples by status, queue depth
+GET  /health       liveness, model, queue state; "degraded" while the upstream is stuck or failing
+GET  /metrics      Prometheus text: calls, latency, batches, samples by status, queue depth, upstream
+
+With `config.auth_token`, every endpoint but /health needs `Authorization: Bearer <token>` (401
+without it); the OpenAPI pages are never served. Backend failures reach clients as a short
+message with an error id; the upstream's URL and reply go to the server log under that id.
 
 Bodies are validated before anything is queued (clear 4xx naming the field); scoring goes through
 one DynamicBatcher, so concurrent calls share backend calls.
@@ -17,13 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi import Request as HTTPRequest
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import ClientDisconnect
 
 from ..backends import BackendError
 from ..grm import GRM, SampleScorer
@@ -31,11 +38,35 @@ from ..types import InvalidRequest, Request, Reward
 from . import openrlhf
 from .batcher import DynamicBatcher, Expired, QueueFull
 from .config import ServerConfig
+from .guard import Guard
 from .metrics import Metrics
 from .schema import scaled, summarize
 
 SCORE_FIELDS = {"requests", "k", "k_meta", "return_samples"}
 ENDPOINTS = {"/v1/score", "/get_reward", "/health", "/metrics"}
+OPEN = {"/health"}  # answered without the token (liveness probes)
+DISCONNECTED = 499  # nginx's code for a client that went away before the answer
+log = logging.getLogger("rewardscale.serve")
+
+
+class Disconnected(Exception):
+    """The client closed the connection before its call was answered."""
+
+
+def upstream_state(batcher: DynamicBatcher, timeout_s: float) -> dict[str, Any]:
+    """How the judge upstream is doing: "stuck" (a backend call running past the call timeout),
+    "failing" (the last 3 requests, or half or more of the last 20, got no judgment), else "ok"."""
+    failed, of, streak = batcher.outcomes.failures()
+    oldest = batcher.oldest_in_flight_s
+    failing = streak >= 3 or (of >= 4 and 2 * failed >= of)
+    state = "stuck" if oldest > timeout_s else "failing" if failing else "ok"
+    return {
+        "state": state,
+        "recent_failed": failed,
+        "recent": of,
+        "failed_in_a_row": streak,
+        "oldest_in_flight_s": round(oldest, 3),
+    }
 
 
 def create_app(
@@ -55,6 +86,7 @@ def create_app(
         max_queue=config.max_queue,
         metrics=metrics,
         meta_rm=meta_rm,
+        workers=config.workers,
     )
     started = time.time()
     metrics.gauge("rewardscale_queue_depth", "GRM requests waiting in the queue.", lambda: batcher.depth)
@@ -63,6 +95,9 @@ def create_app(
         "rewardscale_in_flight_requests", "GRM requests in the running backend call.", lambda: batcher.in_flight
     )
     metrics.gauge("rewardscale_uptime_seconds", "Seconds since the server started.", lambda: time.time() - started)
+    upstream = getattr(grm.backend, "stats", None)
+    if upstream is not None and hasattr(upstream, "snapshot"):
+        metrics.upstream(upstream.snapshot)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -72,32 +107,43 @@ def create_app(
         if close_grm:
             grm.close()
 
-    app = FastAPI(title="rewardscale reward server", lifespan=lifespan)
+    # no OpenAPI pages: they describe nothing a client needs and are open to anyone who can connect
+    app = FastAPI(title="rewardscale reward server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
     app.state.metrics = metrics
     app.state.config = config
     model = getattr(grm.backend, "model_id", type(grm.backend).__name__)
     meta_name = None if meta_rm is None else str(getattr(meta_rm, "path", type(meta_rm).__name__))
 
-    @app.middleware("http")
-    async def record(request: HTTPRequest, call_next):
-        start = time.monotonic()
-        response = await call_next(request)
-        endpoint = request.url.path if request.url.path in ENDPOINTS else "other"
-        metrics.http_call(endpoint, response.status_code, time.monotonic() - start)
-        return response
+    app.add_middleware(Guard, metrics=metrics, endpoints=ENDPOINTS, token=config.auth_token, open_paths=OPEN)
+
+    @app.exception_handler(Disconnected)
+    async def disconnected(request: HTTPRequest, exc: Disconnected) -> Response:
+        metrics.reject("client_disconnected")
+        return Response(status_code=DISCONNECTED)
 
     async def read_json(request: HTTPRequest) -> Any:
+        """The body as JSON; 413 as soon as it is over the limit, whether it declares its length or
+        arrives in chunks (it is never read whole first)."""
+        limit = config.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > config.max_body_bytes:
-            raise HTTPException(413, f"body of {declared} bytes is over the limit of {config.max_body_bytes}")
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
-            raise HTTPException(413, f"body of {len(body)} bytes is over the limit of {config.max_body_bytes}")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"body of {declared} bytes is over the limit of {limit}")
+        chunks, size = [], 0
         try:
-            return json.loads(body)
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"body of more than {limit} bytes is over the limit of {limit}")
+                chunks.append(chunk)
+        except ClientDisconnect as e:
+            raise Disconnected() from e
+        try:
+            return json.loads(b"".join(chunks))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise HTTPException(400, f"malformed JSON body: {e}") from e
+        except RecursionError as e:
+            raise HTTPException(400, "malformed JSON body: nested too deeply") from e
 
     def check_k(k: Any) -> int:
         if k is None:
@@ -133,13 +179,38 @@ def create_app(
         for i, r in enumerate(requests):
             if r.n > config.max_responses:
                 raise HTTPException(400, f"{where}[{i}] has {r.n} responses; the limit is {config.max_responses}")
+            if len(r.messages) > config.max_messages:
+                raise HTTPException(
+                    400, f"{where}[{i}] has {len(r.messages)} messages; the limit is {config.max_messages}"
+                )
             chars = sum(len(m["content"]) for m in r.messages) + sum(map(len, r.responses))
             if chars > config.max_chars:
                 raise HTTPException(
                     400, f"{where}[{i}] has {chars} characters (query + responses); the limit is {config.max_chars}"
                 )
 
-    async def score(requests: list[Request], k: int, k_meta: int | None) -> list[Reward]:
+    def failed(what: str, e: BaseException) -> HTTPException:
+        """A 502 that names an error id; the details (upstream URL, its reply) go to the log only."""
+        ref = uuid.uuid4().hex[:12]
+        log.error("error %s: %s: %s: %s", ref, what, type(e).__name__, e)
+        return HTTPException(502, f"{what} (error id {ref}; the details are in the server log)")
+
+    async def wait(request: HTTPRequest, job: Any) -> list[Reward]:
+        """The job's rewards, by the call's deadline; a client that hangs up cancels its job."""
+        future = asyncio.wrap_future(job.future)
+        end = time.monotonic() + config.timeout_s
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise asyncio.TimeoutError
+            done, _ = await asyncio.wait({future}, timeout=min(left, 0.5))
+            if done:
+                return future.result()
+            if await request.is_disconnected():
+                job.future.cancel()  # its queued work is dropped; a running batch ends early
+                raise Disconnected()
+
+    async def score(request: HTTPRequest, requests: list[Request], k: int, k_meta: int | None) -> list[Reward]:
         """Queue the requests and wait for their rewards, mapping failures to HTTP errors."""
         try:
             job = batcher.submit(requests, k, config.timeout_s, k_meta=k_meta)
@@ -148,14 +219,18 @@ def create_app(
         except RuntimeError as e:
             raise HTTPException(503, str(e)) from e
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(job.future), timeout=config.timeout_s)
+            return await wait(request, job)
         except (asyncio.TimeoutError, Expired) as e:
+            job.future.cancel()  # nobody waits for it: the batcher drops it and cancels its upstream work
             metrics.reject("timeout", len(requests))
             raise HTTPException(504, f"not scored within the server's timeout of {config.timeout_s:g}s") from e
+        except (Disconnected, asyncio.CancelledError):
+            job.future.cancel()
+            raise
         except BackendError as e:
-            raise HTTPException(502, f"the judge backend failed: {e}") from e
+            raise failed("the judge backend failed", e) from e
         except Exception as e:  # raised in the worker while scoring this call's requests alone
-            raise HTTPException(502, f"scoring failed: {type(e).__name__}: {e}") from e
+            raise failed("scoring failed", e) from e
 
     @app.post("/v1/score")
     async def v1_score(request: HTTPRequest) -> JSONResponse:
@@ -180,7 +255,7 @@ def create_app(
             except InvalidRequest as e:
                 raise HTTPException(400, f"requests[{i}]: {e}") from e
         check_limits(requests, "requests")
-        rewards = await score(requests, k, k_meta)
+        rewards = await score(request, requests, k, k_meta)
         out: dict[str, Any] = {"model": model, "k": k}
         if k_meta is not None:
             out["k_meta"] = k_meta
@@ -198,7 +273,7 @@ def create_app(
         except InvalidRequest as e:
             raise HTTPException(400, str(e)) from e
         check_limits(grouped.requests, "prompt group")
-        results = [summarize(r) for r in await score(grouped.requests, k, k_meta)]
+        results = [summarize(r) for r in await score(request, grouped.requests, k, k_meta)]
         chosen = [scaled(res, config.reward_scale) for res in results]  # type: ignore[arg-type]
         unit = [scaled(res, "unit") for res in results]
         rewards, scores, means, valid = [], [], [], []
@@ -214,9 +289,12 @@ def create_app(
     @app.get("/health")
     async def health() -> JSONResponse:
         ok = batcher.alive
+        judge = upstream_state(batcher, config.timeout_s)
+        status = "worker stopped" if not ok else "ok" if judge["state"] == "ok" else "degraded"
         return JSONResponse(
             {
-                "status": "ok" if ok else "worker stopped",
+                "status": status,
+                "upstream": judge,
                 "model": model,
                 "k": config.k,
                 "meta_rm": meta_name,

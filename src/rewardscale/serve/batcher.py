@@ -1,11 +1,16 @@
 """Dynamic batching: gather GRM requests from concurrent HTTP calls into shared `score_batch` calls.
 
-One worker thread owns the GRM (backends need not be thread-safe). Calls put their requests in a
-bounded queue (full -> QueueFull, the server answers 503). The worker takes up to `max_batch`
+One worker thread owns the GRM (backends need not be thread-safe); a backend that says it is
+(`thread_safe`, e.g. openai) may get several workers, so a batch stuck on a hung upstream does not
+hold the calls behind it. Each batch runs under a deadline (`backends.deadline`): the latest of its
+calls' deadlines, or sooner once every call in it is gone; the openai backend then cancels the
+upstream requests still running. Calls put their requests in a bounded queue (full -> QueueFull,
+the server answers 503). The worker takes up to `max_batch`
 requests that share a k, waiting at most `max_wait_s` after the oldest one arrived for more to
 come; requests that queued while the backend was busy are taken at once. A call's requests may
 be split over several batches; its future resolves when all are scored. If a batched backend call
-fails, each of its requests is scored alone, so one bad request fails only its own call.
+raises, each of its requests is scored alone, so one bad request fails only its own call (not for
+a BackendError: every request already failed on its own, so that would only send them again).
 
 With a meta RM (MetaRM@k), batches still group by k only: the k samples of every request in the
 batch are drawn together and the meta RM scores them all in one pass (`score_batch(meta_rm=)`);
@@ -23,8 +28,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
+from ..backends.base import BackendError, Deadline, deadline
 from ..grm import GRM, SampleScorer
-from ..types import Judgment, Request, Reward
+from ..types import Judgment, Request, Reward, Status
 from ..vote import check_k_meta, default_k_meta
 from .metrics import Metrics
 
@@ -96,6 +102,34 @@ class Job:
                 pass
 
 
+class Outcomes:
+    """The last `size` GRM requests' outcomes (scored by the judge, or not: every sample a backend
+    error, the batch failed, or the call expired): what /health calls a failing upstream."""
+
+    def __init__(self, size: int = 20):
+        self._recent: deque[bool] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, ok: bool, n: int = 1) -> None:
+        with self._lock:
+            self._recent.extend([ok] * n)
+
+    def failures(self) -> tuple[int, int, int]:
+        """(failed, of) over the window, and how many of the latest failed in a row."""
+        with self._lock:
+            streak = 0
+            for ok in reversed(self._recent):
+                if ok:
+                    break
+                streak += 1
+            return sum(not ok for ok in self._recent), len(self._recent), streak
+
+
+def judged(reward: Reward) -> bool:
+    """Whether the judge answered for this request (some sample is not a backend error)."""
+    return any(j.status is not Status.BACKEND_ERROR for j in reward.samples)
+
+
 @dataclass(frozen=True, eq=False)
 class _Item:
     job: Job
@@ -111,6 +145,8 @@ class DynamicBatcher:
     max_queue: most GRM requests waiting (not counting the batch being scored).
     meta_rm: a meta RM; when given, every job is scored with MetaRM@k (its `k_meta`, default
         k // 2) instead of Voting@k.
+    workers: batches scored side by side (1 unless the backend is `thread_safe` and there is no
+        meta RM).
     """
 
     def __init__(
@@ -121,20 +157,24 @@ class DynamicBatcher:
         max_queue: int = 4096,
         metrics: Metrics | None = None,
         meta_rm: SampleScorer | None = None,
+        workers: int = 1,
     ):
-        if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
-            raise ValueError("max_batch and max_queue must be >= 1 and max_wait_s >= 0")
+        if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or workers < 1:
+            raise ValueError("max_batch, max_queue and workers must be >= 1 and max_wait_s >= 0")
         self.grm = grm
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self.metrics = metrics or Metrics()
         self.meta_rm = None if meta_rm is None else TimedScorer(meta_rm, self.metrics)
+        safe = getattr(grm.backend, "thread_safe", False) and meta_rm is None
+        self.workers = workers if safe else 1
+        self.outcomes = Outcomes()
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self._in_flight = 0
-        self._thread: threading.Thread | None = None
+        self._running: dict[int, tuple[int, float]] = {}  # worker -> (requests, started) of its batch
+        self._threads: list[threading.Thread] = []
 
     # --- state, read by /health and /metrics ---
 
@@ -145,19 +185,27 @@ class DynamicBatcher:
 
     @property
     def in_flight(self) -> int:
-        """GRM requests in the backend call now running (0 when idle)."""
-        return self._in_flight
+        """GRM requests in the backend calls now running (0 when idle)."""
+        return sum(n for n, _ in list(self._running.values()))
+
+    @property
+    def oldest_in_flight_s(self) -> float:
+        """How long the oldest running backend call has been running (0 when idle)."""
+        started = [t for _, t in list(self._running.values())]
+        return time.monotonic() - min(started) if started else 0.0
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     # --- lifecycle ---
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="rewardscale-batcher", daemon=True)
-            self._thread.start()
+        if not self._threads:
+            for w in range(self.workers):
+                t = threading.Thread(target=self._run, args=(w,), name=f"rewardscale-batcher-{w}", daemon=True)
+                self._threads.append(t)
+                t.start()
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Stop taking work; calls still queued fail with a shutdown error."""
@@ -168,8 +216,9 @@ class DynamicBatcher:
             self._cond.notify_all()
         for item in pending:
             item.job.fail(RuntimeError("the server is shutting down"))
-        if self._thread is not None:
-            self._thread.join(timeout)
+        end = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            t.join(None if end is None else max(0.0, end - time.monotonic()))
 
     # --- producer side ---
 
@@ -203,7 +252,7 @@ class DynamicBatcher:
 
     # --- worker side ---
 
-    def _take(self) -> list[_Item] | None:
+    def _take(self, worker: int) -> list[_Item] | None:
         """Block until a batch is ready (or stopping: None). Drops items nobody waits for."""
         with self._cond:
             while True:
@@ -234,7 +283,7 @@ class DynamicBatcher:
                 self._queue = keep
                 self._drop_dead()
                 if batch:
-                    self._in_flight = len(batch)
+                    self._running[worker] = (len(batch), time.monotonic())
                     return batch
 
     def _drop_dead(self) -> None:
@@ -246,44 +295,66 @@ class DynamicBatcher:
         for it in dead:
             if time.monotonic() > it.job.deadline:
                 it.job.fail(Expired("the call timed out before it was scored"))
+                self.outcomes.add(False)
         self.metrics.reject("expired_or_cancelled", len(dead))
 
-    def _run(self) -> None:
+    def _run(self, worker: int = 0) -> None:
         while True:
-            batch = self._take()
+            batch = self._take(worker)
             if batch is None:
                 return
             try:
                 self._score(batch)
             except BaseException as e:  # never let the worker die: fail this batch, keep serving
                 log.exception("batch failed")
+                self.outcomes.add(False, len(batch))
                 for it in batch:
                     it.job.fail(e)
             finally:
-                self._in_flight = 0
+                self._running.pop(worker, None)
 
     def _score(self, batch: list[_Item]) -> None:
         k = batch[0].job.k
         requests = [it.job.requests[it.index] for it in batch]
         start = time.monotonic()
+        # the batch's upstream work ends when the last of its calls stops waiting
+        scope = Deadline(max(it.job.deadline for it in batch), cancelled=lambda: all(it.job.dead for it in batch))
         try:
-            rewards = self.grm.score_batch(requests, k=k, meta_rm=self.meta_rm)
+            with deadline(scope):
+                rewards = self.grm.score_batch(requests, k=k, meta_rm=self.meta_rm)
             if self.meta_rm is not None:  # samples and q are shared; each call votes with its own k_meta
                 rewards = [
                     r if r.k_meta == it.job.k_meta else self.grm.vote(r.request, r.samples, k, k_meta=it.job.k_meta)
                     for it, r in zip(batch, rewards)
                 ]
         except Exception as e:
-            if len(batch) == 1:
-                self.metrics.batch(1, time.monotonic() - start, ["backend_error"] * k)
-                batch[0].job.fail(e)
+            # every request failed on its own (BackendError): scoring them one by one would only
+            # send all of them again; any other error may be one poisoned request's
+            if len(batch) == 1 or isinstance(e, BackendError) or all(it.job.dead for it in batch):
+                self.metrics.batch(len(batch), time.monotonic() - start, ["backend_error"] * k * len(batch))
+                self.outcomes.add(False, len(batch))
+                for it in batch:
+                    self._fail(it, e)
                 return
             log.warning("batched call of %d requests failed (%s); scoring them one by one", len(batch), e)
             for it in batch:
-                if not it.job.dead:
+                if it.job.dead:
+                    self._fail(it, e)
+                else:
                     self._score([it])
             return
         statuses = [s for r in rewards for j in r.samples for s in [j.status.value] + ["retried"] * (j.attempts - 1)]
         self.metrics.batch(len(batch), time.monotonic() - start, statuses)
         for it, reward in zip(batch, rewards):
-            it.job.put(it.index, reward)
+            self.outcomes.add(judged(reward))
+            if time.monotonic() > it.job.deadline:  # its upstream work was cut at the deadline: a 504
+                it.job.fail(Expired("the call's deadline passed while it was scored"))
+            else:
+                it.job.put(it.index, reward)
+
+    @staticmethod
+    def _fail(it: _Item, e: BaseException) -> None:
+        """Fail an item's call with `e`, or as expired (a 504) when its deadline has passed: the
+        failure then comes from its upstream work being cancelled."""
+        late = time.monotonic() > it.job.deadline
+        it.job.fail(Expired("the call's deadline passed while it was scored") if late else e)

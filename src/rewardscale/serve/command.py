@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 
 from ..backends import BACKENDS
-from ..cli_options import ConstrainFormat, CritiqueBudget, ForceVerdict, ScoreMode, VerdictConstraint
+from ..cli_options import (
+    ConstrainFormat,
+    CritiqueBudget,
+    ForceVerdict,
+    ScoreMode,
+    UpstreamRetries,
+    UpstreamTimeout,
+    VerdictConstraint,
+)
 from .schema import SCALES
 
 
@@ -56,6 +64,17 @@ def serve(
     score_mode: ScoreMode = "integer",
     verdict_constraint: VerdictConstraint = "none",
     constrain_format: ConstrainFormat = False,
+    upstream_timeout: UpstreamTimeout = None,
+    upstream_retries: UpstreamRetries = 5,
+    workers: int = typer.Option(
+        4, "--workers", min=1, help="Batches scored side by side (openai, llamacpp backends; others use 1)."
+    ),
+    auth_token: str | None = typer.Option(
+        None,
+        "--auth-token",
+        envvar="REWARDSCALE_API_TOKEN",
+        help="Require 'Authorization: Bearer TOKEN' on every endpoint but /health (env REWARDSCALE_API_TOKEN).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the GRM over HTTP: /v1/score, OpenRLHF's /get_reward, /health, /metrics (MetaRM@k
@@ -80,6 +99,8 @@ def serve(
             max_chars=max_chars,
             reward_scale=reward_scale,
             abstain_reward=abstain_reward,
+            workers=workers,
+            auth_token=auth_token or None,
         )
     except (MissingExtra, ValueError) as e:
         cli.fail(str(e))
@@ -98,10 +119,16 @@ def serve(
         shuffle,
         verdict=VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
         threads=threads,
+        upstream_timeout=upstream_timeout or timeout,  # an attempt need not outlive its call
+        upstream_retries=upstream_retries,
     )
     meta = "" if meta_rm is None else f", MetaRM@k with {meta_rm_path} (k_meta={config.meta_default(k)})"
+    guard = ", bearer token required" if config.auth_token else ""
     cli.err.print(
         f"serving {getattr(grm.backend, 'model_id', backend)} on http://{host}:{port} (k={k}{meta}, "
-        f"max batch {max_batch}, queue {max_queue})"
+        f"max batch {max_batch}, queue {max_queue}{guard})",
+        markup=False,
     )
+    if not config.auth_token and host not in ("127.0.0.1", "localhost", "::1"):
+        cli.err.print(f"warning: {host} is not loopback and no --auth-token is set: anyone who can reach it can score")
     run(grm, config, host=host, port=port, log_level=log_level, meta_rm=meta_rm)

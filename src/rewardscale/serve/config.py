@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..vote import default_k_meta
@@ -26,9 +26,13 @@ class ServerConfig:
     max_requests: most GRM requests in one HTTP call (one OpenRLHF query = one response).
     max_responses: most responses in one GRM request.
     max_chars: most characters in one GRM request (conversation + responses).
+    max_messages: most messages in one GRM request's conversation (empty ones count too).
     max_body_bytes: largest accepted HTTP body.
     reward_scale: how /get_reward turns a result into a scalar (see `schema.scaled`).
     abstain_reward: the /get_reward reward of a response whose samples all abstained.
+    workers: batches scored side by side when the backend is thread-safe (openai, llamacpp), so
+        a batch stuck on a hung upstream does not hold every call behind it; 1 otherwise.
+    auth_token: when set, every endpoint but /health needs `Authorization: Bearer <token>`.
     """
 
     k: int = 4
@@ -41,12 +45,16 @@ class ServerConfig:
     max_requests: int = 1024
     max_responses: int = 64
     max_chars: int = 100_000
+    max_messages: int = 1000
     max_body_bytes: int = 32 * 2**20
     reward_scale: str = "unit"
     abstain_reward: float = 0.0
+    workers: int = 4
+    auth_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         positive = ("k", "max_k", "max_batch", "max_queue", "max_requests", "max_responses", "max_chars")
+        positive += ("max_messages", "workers")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -66,4 +74,7 @@ class ServerConfig:
         return default_k_meta(k) if self.k_meta is None else min(self.k_meta, k)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings, the token left out (a secret)."""
+        d = asdict(self)
+        d["auth_token"] = None if self.auth_token is None else "***"
+        return d

@@ -73,6 +73,12 @@ class Metrics:
         self.metarm_samples = 0  # samples the meta RM gave a q
         self.metarm_seconds = 0.0
         self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self._upstream: Callable[[], dict] | None = None
+
+    def upstream(self, read: Callable[[], dict]) -> None:
+        """Register the backend's upstream counters (`OpenAIBackend.stats.snapshot`), read at
+        scrape time: attempts, retries by reason, calls given up, requests cancelled by deadline."""
+        self._upstream = read
 
     def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
         """Register a gauge read when /metrics is scraped."""
@@ -145,6 +151,19 @@ class Metrics:
             out += [f"rewardscale_samples_total{_labels(k)} {v}" for k, v in sorted(self.samples.items())]
             family("rewardscale_rejected_requests_total", "counter", "GRM requests not scored, by reason.")
             out += [f"rewardscale_rejected_requests_total{_labels(k)} {v}" for k, v in sorted(self.rejected.items())]
+        if self._upstream is not None:
+            up = self._upstream()
+            family("rewardscale_upstream_attempts_total", "counter", "HTTP requests sent to the judge upstream.")
+            out.append(f"rewardscale_upstream_attempts_total {up['attempts']}")
+            family("rewardscale_upstream_retries_total", "counter", "Upstream requests retried, by reason.")
+            out += [
+                f"rewardscale_upstream_retries_total{_labels((('reason', r),))} {n}"
+                for r, n in sorted(up["retries"].items())
+            ]
+            family("rewardscale_upstream_gave_up_total", "counter", "Upstream calls given up after every retry.")
+            out.append(f"rewardscale_upstream_gave_up_total {up['gave_up']}")
+            family("rewardscale_upstream_cancelled_total", "counter", "Upstream calls cancelled by a call deadline.")
+            out.append(f"rewardscale_upstream_cancelled_total {up['cancelled']}")
         family("rewardscale_parse_failure_rate", "gauge", "Share of samples without a valid verdict.")
         out.append(f"rewardscale_parse_failure_rate {rate!r}")
         for name, (help, read) in sorted(self.gauges.items()):
