@@ -7,7 +7,7 @@ import pytest
 
 from rewardscale import GRM, Status
 from rewardscale.backends.base import GenerationRequest
-from rewardscale.types import Judgment, SampleSpec
+from rewardscale.types import Judgment, Request, SampleSpec
 from rewardscale.verdict import (
     VERDICT_PREFIX,
     TokenLogprobs,
@@ -244,3 +244,18 @@ def test_forced_and_expected_verdicts_are_stored_and_reused(tmp_path):
     stored = run(StoreOnly(first_backend.model_id), max_retries=0)
     assert [j.status for j in stored.samples] == [Status.FORCED] * 4
     assert stored.rewards == [8.0, 20.0]
+
+
+def test_forcing_on_a_slotted_backend_draws_slot_sized_groups_with_the_same_result():
+    """With a fixed number of slots (llama.cpp `parallel`), forced runs draw at most that many
+    samples at a time, so each sample is still in its slot when its verdict is forced; the
+    judgments are the same as drawing everything at once."""
+    requests = [Request.make(f"q{i}", ["a" * (i + 1), "bbbbb"]) for i in range(5)]
+    plain = ForcingFake(rambler, finish_reason="length")
+    everything = GRM(plain, force_verdict=True).score_batch(requests, k=2)
+    slotted = ForcingFake(rambler, finish_reason="length")
+    slotted.parallel = 4
+    grouped = GRM(slotted, force_verdict=True).score_batch(requests, k=2)
+    assert len(plain.calls) == 1 and [len(c) for c in slotted.calls] == [4, 4, 2]  # 2 requests x 2 orders
+    assert [len(c) for c in slotted.verdict_calls] == [4, 4, 2]
+    assert [r.to_dict() for r in grouped] == [r.to_dict() for r in everything]

@@ -220,6 +220,34 @@ class GRM:
         """
         if hints is not None and len(hints) != len(requests):
             raise ValueError(f"{len(hints)} hints for {len(requests)} requests")
+        groups = self._slot_groups(len(requests), k)
+        if len(groups) > 1:
+            out_groups = []
+            for lo, hi in groups:
+                part_hints = None if hints is None else hints[lo:hi]
+                out_groups += self._sample(requests[lo:hi], k, progress, part_hints)
+            return out_groups
+        return self._sample(requests, k, progress, hints)
+
+    def _slot_groups(self, n_requests: int, k: int) -> list[tuple[int, int]]:
+        """Request ranges drawn one after another so that a verdict pass finds its samples still
+        in the engine's slots: when verdicts are forced or re-decoded on a backend with a fixed
+        number of slots (llama.cpp `parallel`), each group holds at most that many samples
+        (at least one request). Otherwise one group: everything batched together."""
+        slots = getattr(self.backend, "parallel", None)
+        needs_pass = self.forcing or self.score_mode == "expected"
+        if not needs_pass or not isinstance(slots, int) or slots < 1:
+            return [(0, n_requests)]
+        per = max(1, slots // max(1, k))
+        return [(lo, min(n_requests, lo + per)) for lo in range(0, n_requests, per)]
+
+    def _sample(
+        self,
+        requests: Sequence[Request],
+        k: int,
+        progress: ProgressFn | None,
+        hints: Sequence[int | None] | None,
+    ) -> list[list[Judgment]]:
         plans = [self.plan(r, k) for r in requests]
         out: list[list[Judgment | None]] = [[None] * k for _ in requests]
         pending = [_Pending(ri, spec, 1) for ri, specs in enumerate(plans) for spec in specs]

@@ -160,6 +160,9 @@ def rft(
     ),
     lora_r: int = typer.Option(16, "--lora-r", min=1, help="LoRA rank."),
     lora_alpha: int = typer.Option(32, "--lora-alpha", min=1, help="LoRA alpha (scale = alpha / r)."),
+    lora_top_layers: int | None = typer.Option(
+        None, "--lora-top-layers", min=1, help="LoRA on the last N decoder layers only (cheaper backward on CPU)."
+    ),
     merge: bool = typer.Option(True, "--merge/--no-merge", help="LoRA: also save the merged full model to OUT."),
     gguf_adapter: bool = typer.Option(
         False, "--gguf-adapter", help="LoRA: also write OUT/adapter.gguf, a llama.cpp LoRA for the embedded backend."
@@ -238,7 +241,7 @@ def rft(
         return
     if not records:
         _fail("RFT kept no sample (see rft_report.json): nothing to fine-tune on")
-    shape = {"lora_r": lora_r, "lora_alpha": lora_alpha, "merge_lora": merge}
+    shape = {"lora_r": lora_r, "lora_alpha": lora_alpha, "merge_lora": merge, "lora_top_layers": lora_top_layers}
     opts = _options(
         SFT_DEFAULTS, lr, epochs, max_steps, batch_size, grad_accum, lora, dtype, seed, threads, save_steps, **shape
     )

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# SPCT for the embedded judge on 2 CPU cores: data, RFT sampling + LoRA SFT, GGUF adapter, dev eval.
+# Every step resumes: rerun the same line after a stop (responses file, sample store, --resume).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DATA=experiments/spct/data
+RUN=${RUN:-$HOME/.cache/rewardscale/runs/spct}
+BASE=qwen2.5-coder-1.5b-instruct-q4_k_m
+rewardscale train data --out $DATA -t 0.8 --n 1 --max-tokens 128 --parallel 8
+python experiments/spct/subsets.py $DATA --train-pairs 4 --train-lists 1 --train-singles 1 --dev-pairs 3
+# fp32: this CPU (AVX2, no AVX512-BF16) runs bf16 matmuls at 0.7 GFLOP/s against 135 for fp32
+rewardscale train rft --data $DATA/rft_train.jsonl --model $BASE --out $RUN \
+    --n-samples 3 --temperature 0.5 --force-verdict --critique-budget 96 --max-tokens 160 \
+    --lora --lora-r 16 --lora-alpha 32 --lora-top-layers 8 --no-merge --gguf-adapter \
+    --dtype float32 --lr 2e-4 --epochs 1 --batch-size 1 --grad-accum 4 --save-steps 4 --threads 2 --resume
