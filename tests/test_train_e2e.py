@@ -153,3 +153,35 @@ def test_rft_cli_sample_only_writes_data_report_and_reuses_the_store(tmp_path, m
     assert again.exit_code == 0, again.output
     assert not backends[1].prompts  # the rerun took every sample from the store
     assert json.loads((out / "rft_report.json").read_text()) == report
+
+
+@pytest.mark.slow
+def test_rft_resume_continues_sft_from_its_checkpoint_and_exports_a_gguf_adapter(tiny, tmp_path):
+    """A run stopped after 2 of 4 steps resumes from checkpoint-2 (steps 3-4 only, same data
+    order), keeps only the adapter with --no-merge, and writes OUT/adapter.gguf."""
+    from rewardscale.train.rft import write_jsonl
+
+    data = arithmetic_file(tmp_path / "train.jsonl", n=4)
+    records = [
+        {"prompt": [{"role": "user", "content": r["prompt"]}], "completion": [{"role": "assistant", "content": c}]}
+        for r in map(json.loads, data.read_text().splitlines())
+        for c in (verdict([9, 2]), verdict([8, 3]))
+    ]
+    write_jsonl(tmp_path / "rft_data.jsonl", records)
+    out = tmp_path / "rft"
+    base = ["train", "rft", "--data", str(data), "--model", str(tiny), "--out", str(out)]
+    base += ["--sft-data", str(tmp_path / "rft_data.jsonl"), "--grad-accum", "1", "--save-steps", "1"]
+    base += ["--dtype", "float32", "--lr", "1e-3", "--lora", "--lora-r", "4", "--lora-top-layers", "1"]
+    base += ["--no-merge", "--threads", "2"]
+    first = runner.invoke(app, [*base, "--max-steps", "2"])
+    assert first.exit_code == 0, first.output
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    resumed = runner.invoke(app, [*base, "--max-steps", "4", "--resume", "--gguf-adapter"])
+    assert resumed.exit_code == 0, resumed.output
+    result = json.loads((out / "train_result.json").read_text())
+    steps = [e["step"] for e in result["log"] if "loss" in e]
+    assert result["steps"] == 4 and steps == [3, 4]  # continued, not started again
+    assert not (out / "model.safetensors").exists()  # --no-merge: adapter only
+    cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert cfg["layers_to_transform"] == [1]  # the tiny model's last layer only
+    assert (out / "adapter.gguf").stat().st_size > 0

@@ -8,6 +8,7 @@ to `--out`, scorable at once with `rewardscale score --backend transformers --mo
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -214,19 +215,27 @@ def rft(
         samples_path = out / "rft_samples.jsonl"
         expected = len(examples) * n_samples
         with grm, open(samples_path, "w", encoding="utf-8") as trail, progress_bar(transient=False) as bar:
-            task = bar.add_task("RFT samples (hinted draws extend the total)", total=expected, rate="")
-            drawn = [0]
+            task = bar.add_task("RFT samples generated (hinted draws extend the total)", total=expected, rate="")
+            generated = [0]
+            started = time.monotonic()
+
+            def on_generated(n: int) -> None:
+                generated[0] += n
+                bar.update(task, completed=generated[0], total=max(expected, generated[0]))
+                if not bar.console.is_terminal:  # log lines off a TTY, with an ETA
+                    rate = generated[0] / max(1e-9, time.monotonic() - started)
+                    eta = max(0, expected - generated[0]) / rate if rate else float("inf")
+                    done = f"{generated[0]}/{expected}"
+                    console.print(f"RFT: {done} samples, {rate * 60:.1f}/min, ETA {eta / 60:.0f} min")
 
             def on_sample(r: dict) -> None:
                 trail.write(json.dumps(r, ensure_ascii=False) + "\n")
                 trail.flush()
-                drawn[0] += 1
-                bar.update(task, completed=drawn[0], total=max(expected, drawn[0]))
-                if not bar.console.is_terminal and drawn[0] % 50 == 0:
-                    console.print(f"RFT: {drawn[0]} samples judged ({expected} unhinted planned)")
 
             try:
-                records, report = build_rft(grm, examples, n_samples=n_samples, hinted=hinted, on_sample=on_sample)
+                records, report = build_rft(
+                    grm, examples, n_samples=n_samples, hinted=hinted, on_sample=on_sample, progress=on_generated
+                )
             except BackendError as e:
                 _fail(str(e))
             finally:
