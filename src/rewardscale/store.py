@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS verdicts (
     finish_reason TEXT,
     logprobs TEXT,
     run INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -166,6 +167,7 @@ class RunStats:
     generated: int = 0
     reused: int = 0
     duplicates: int = 0
+    generated_tokens: int = 0  # tokens of what this run generated (samples and verdicts; not kept in `runs`)
 
 
 class SampleStore:
@@ -195,10 +197,17 @@ class SampleStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         argv_text = json.dumps(redact_argv(argv))  # no --api-key value in the file
         cur = self._db.execute("INSERT INTO runs (started, argv) VALUES (?, ?)", (time.time(), argv_text))
         self._db.commit()
         self.stats = RunStats(run=int(cur.lastrowid))
+
+    def _migrate(self) -> None:
+        """Add what a store written by an older version lacks (verdict token counts, read as 0)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
+        if "tokens" not in columns:
+            self._db.execute("ALTER TABLE verdicts ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0")
 
     def _take_run_lock(self) -> bool:
         """Hold `<store>.lock` for this run (released when the process ends, even by kill -9);
@@ -236,6 +245,7 @@ class SampleStore:
             self._db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             inserted = self._db.total_changes - before
             self.stats.generated += len(rows)
+            self.stats.generated_tokens += sum(c.tokens for _, _, c in items if c.error is None)
             self.stats.duplicates += len(rows) - inserted
             self._save_stats()
             self._db.commit()
@@ -243,10 +253,10 @@ class SampleStore:
     @_clear_errors
     def get_verdicts(self, keys: Sequence[str]) -> dict[str, VerdictCompletion]:
         """The stored verdict continuations among `keys`."""
-        rows = self._rows_by_key("SELECT key, text, finish_reason, logprobs FROM verdicts", keys)
+        rows = self._rows_by_key("SELECT key, text, finish_reason, logprobs, tokens FROM verdicts", keys)
         return {
-            key: VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps))
-            for key, text, finish, lps in rows
+            key: VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps), tokens=tokens)
+            for key, text, finish, lps, tokens in rows
         }
 
     def _rows_by_key(self, select: str, keys: Sequence[str]) -> list[tuple]:
@@ -264,9 +274,23 @@ class SampleStore:
         """Commit one verdict continuation (failed ones are not stored: they are tried again)."""
         if vc.error is not None:
             return
-        row = (key, model, vc.text, vc.finish_reason, _logprobs_json(vc.logprobs), self.stats.run, time.time())
+        row = (
+            key,
+            model,
+            vc.text,
+            vc.finish_reason,
+            _logprobs_json(vc.logprobs),
+            self.stats.run,
+            time.time(),
+            vc.tokens,
+        )
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO verdicts VALUES (?,?,?,?,?,?,?)", row)
+            self._db.execute(
+                "INSERT OR IGNORE INTO verdicts (key, model, text, finish_reason, logprobs, run, created, tokens) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                row,
+            )
+            self.stats.generated_tokens += vc.tokens
             self._db.commit()
 
     @_clear_errors

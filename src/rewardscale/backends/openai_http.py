@@ -284,7 +284,9 @@ class OpenAIBackend:
         c = data["choices"][0]
         text = strip_prefix((c.get("message") or {}).get("content") or "", req.prefix)
         logprobs = parse_logprobs((c.get("logprobs") or {}).get("content"))
-        return VerdictCompletion(text=text, finish_reason=c.get("finish_reason"), logprobs=logprobs)
+        tokens = (data.get("usage") or {}).get("completion_tokens")
+        tokens = tokens if isinstance(tokens, int) else len(logprobs or ())
+        return VerdictCompletion(text=text, finish_reason=c.get("finish_reason"), logprobs=logprobs, tokens=tokens)
 
     async def acomplete_verdicts(
         self, requests: Sequence[VerdictRequest], sampling: Sampling
