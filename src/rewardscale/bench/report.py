@@ -151,6 +151,11 @@ def _num(x: float | None, digits: int = 1) -> str:
     return "-" if x is None or x != x else f"{x:,.{digits}f}"
 
 
+def _secs(x: float | None) -> str:
+    """Seconds to 3 significant digits (a fake judge's milliseconds and a CPU judge's minutes)."""
+    return "-" if x is None or x != x else f"{x:.3g}"
+
+
 def compute_markdown(results: dict[str, Any]) -> list[str]:
     """Per benchmark and k: the score next to its generated tokens and seconds per example, so
     k can be picked by budget (MetaRM@k beside Voting@k when a meta RM was used)."""
@@ -167,11 +172,11 @@ def compute_markdown(results: dict[str, Any]) -> list[str]:
             c = b["curve"][k]
             row = (
                 f"| {PRETTY.get(name, name)} | {k} | {pct(c['score'])} | {_num(c.get('tokens_per_example'))} | "
-                f"{_num(c.get('seconds_per_example'), 2)} |"
+                f"{_secs(c.get('seconds_per_example'))} |"
             )
             if metarm:
                 m = b.get("curve_metarm", {}).get(k, {})
-                row += f" {pct(m.get('score'))} | {_num(m.get('seconds_per_example'), 2)} |"
+                row += f" {pct(m.get('score'))} | {_secs(m.get('seconds_per_example'))} |"
             lines.append(row)
     t = results.get("timing")
     if t and t.get("seconds") is not None:
