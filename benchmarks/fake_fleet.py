@@ -98,8 +98,8 @@ def verdict_text(prompt: str, index: int) -> str:
     shown = [m.group(2) for m in RESPONSE_BLOCK.finditer(prompt)] or ["x"]
     scores = ", ".join(str(max(1, min(10, len(s)))) for s in shown)
     return (
-        f"Specific Criteria: correctness (70%), clarity (30%).\\nAnalysis: draw {index}; the responses differ."
-        f"\\nScores: \\\\boxed{{{scores}}}"
+        f"Specific Criteria: correctness (70%), clarity (30%).\nAnalysis: draw {index}; the responses differ."
+        f"\nScores: \\boxed{{{scores}}}"
     )
 
 
@@ -145,15 +145,12 @@ class FleetServer:
         text = raw.decode("utf-8", "replace")
         at = text.rfind('"content":')
         prompt = text[at:] if at >= 0 else ""
-        choices = ",".join(
-            '{"index":%d,"message":{"role":"assistant","content":"%s"},"finish_reason":"stop"}'
-            % (i, verdict_text(prompt, i))
+        choices = [
+            {"index": i, "message": {"role": "assistant", "content": verdict_text(prompt, i)}, "finish_reason": "stop"}
             for i in range(n)
-        )
-        return (
-            '{"id":"fleet","object":"chat.completion","choices":[%s],"usage":{"completion_tokens":%d}}'
-            % (choices, n * self.fleet.tokens)
-        ).encode()
+        ]
+        reply = {"id": "fleet", "object": "chat.completion", "choices": choices}
+        return json.dumps({**reply, "usage": {"completion_tokens": n * self.fleet.tokens}}).encode()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -14,7 +14,8 @@ the store/no-store ratio of samples/s and of CPU per sample.
 Targets (issue 16): >= 5,000 samples/s, < 1 ms CPU per sample, the fleet's limit always full,
 the store costing < 10%. Bounded (`--max-seconds` per run) and loopback only.
 
-    nice -n 19 python benchmarks/fleet_orchestration.py --pairs 500 -k 8 --out benchmarks/results/fleet_orchestration.json
+    nice -n 19 python benchmarks/fleet_orchestration.py --pairs 500 -k 8 \\
+        --out benchmarks/results/fleet_orchestration.json
 """
 
 from __future__ import annotations
