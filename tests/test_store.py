@@ -181,3 +181,58 @@ def test_atomic_write_gives_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+class StreamingBackend(FakeBackend):
+    """Reports each request as it finishes (`generate_each`, like the openai backend) and dies
+    (like a killed process) after `after` requests."""
+
+    def __init__(self, after: int | None = None):
+        super().__init__(seeded_judge)
+        self.after = after
+        self.reported = 0
+
+    def generate_each(self, requests, sampling, on_done):
+        out = []
+        for i, req in enumerate(requests):
+            if self.after is not None and i >= self.after:
+                raise Crash("killed")
+            comps = super().generate([req], sampling)[0]
+            on_done(i, comps)
+            self.reported += len(comps)
+            out.append(comps)
+        return out
+
+
+def test_streamed_jobs_are_committed_before_use_and_resume_generates_nothing_twice(tmp_path):
+    reference = GRM(FakeBackend(seeded_judge)).score_batch(REQUESTS, k=6)
+    total = sum(len(r.samples) for r in reference)
+    store = SampleStore(tmp_path / "s.sqlite")
+    crashing = StreamingBackend(after=9)
+    with pytest.raises(Crash):
+        GRM(crashing, store=store).score_batch(REQUESTS, k=6)
+    before = len(store)
+    assert 0 < before < total and before == crashing.reported == store.stats.generated  # nothing lost
+    store.close()
+
+    store = SampleStore(tmp_path / "s.sqlite")
+    fresh = StreamingBackend()
+    resumed = GRM(fresh, store=store).score_batch(REQUESTS, k=6)
+    assert generated(fresh) == total - before and store.stats.duplicates == 0
+    assert len(store) == total and store.stats.generated_tokens == 10 * (total - before)
+    assert [r.to_dict() for r in resumed] == [r.to_dict() for r in reference]
+
+
+def test_openai_backend_streams_into_the_store(tmp_path):
+    from rewardscale.backends.openai_http import OpenAIBackend
+
+    from .fake_upstream import FakeUpstream
+
+    with FakeUpstream() as up:
+        backend = OpenAIBackend(up.url, "fake", timeout=30, max_retries=3, backoff=0.01)
+        first = GRM(backend, store=SampleStore(tmp_path / "s.sqlite")).score_batch(REQUESTS[:6], k=4)
+        again_store = SampleStore(tmp_path / "s.sqlite")
+        again = GRM(backend, store=again_store).score_batch(REQUESTS[:6], k=4)
+        assert again_store.stats.generated == 0 and again_store.stats.reused == 24
+        assert max(up.delivered.values()) == 1 and sum(up.delivered.values()) == 24  # each sample drawn once
+    assert [r.to_dict() for r in again] == [r.to_dict() for r in first]

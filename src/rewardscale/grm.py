@@ -54,11 +54,13 @@ def resolve_k_meta(k: int, k_meta: int | None, meta_rm: SampleScorer | None) -> 
 
 @dataclass
 class _Pending:
-    """A sample waiting for a (re)generation: which request, which spec, which attempt."""
+    """A sample waiting for a (re)generation: which request, which spec, which attempt, and the
+    tokens its earlier attempts already cost."""
 
     request: int
     spec: SampleSpec
     attempt: int
+    spent: int = 0
 
 
 def _to_original(shown: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...]:
@@ -263,7 +265,7 @@ class GRM:
             for p, j, _ in judged:
                 out[p.request][p.spec.index] = j
                 if not j.valid and p.attempt <= self.max_retries:
-                    retry.append(_Pending(p.request, p.spec, p.attempt + 1))
+                    retry.append(_Pending(p.request, p.spec, p.attempt + 1, spent=j.tokens))
             pending = retry
         return [[j for j in js if j is not None] for js in out]
 
@@ -311,6 +313,7 @@ class GRM:
     ) -> Judgment:
         """Fold a constrained verdict into a judgment: FORCED scores for a sample that had none;
         expected scores (original order) from the verdict's logprobs in expected mode."""
+        j = replace(j, tokens=j.tokens + res.tokens)
         if res.error:
             return replace(j, note=f"{j.note}; verdict pass failed: {res.error}".lstrip("; "))
         if j.valid:
@@ -358,8 +361,11 @@ class GRM:
         return jobs, members
 
     def _judge(self, request: Request, p: _Pending, comp: Completion) -> Judgment:
+        tokens = p.spent + comp.tokens
         if comp.error:
-            return Judgment(spec=p.spec, status=Status.BACKEND_ERROR, text="", attempts=p.attempt, note=comp.error)
+            return Judgment(
+                spec=p.spec, status=Status.BACKEND_ERROR, text="", attempts=p.attempt, note=comp.error, tokens=tokens
+            )
         parsed = parse(comp.text, request.n, comp.finish_reason, lenient=self.lenient)
         scores = None if parsed.scores is None else _to_original(parsed.scores, p.spec.permutation)
         return Judgment(
@@ -373,6 +379,7 @@ class GRM:
             attempts=p.attempt,
             finish_reason=comp.finish_reason,
             note=parsed.note,
+            tokens=tokens,
         )
 
     def vote(self, request: Request, samples: Sequence[Judgment], k: int, k_meta: int | None = None) -> Reward:

@@ -5,11 +5,16 @@ grammar when there is one, seed, completion index). `stored_generate` looks each
 missing, and commits each job's new completions as soon as that job finishes, so a run killed at
 any point (even `kill -9`) resumes where it stopped and never generates a stored sample again.
 
-Jobs are dispatched one prompt per backend call from a small thread pool (as many in flight as
-the backend decodes together), so results can be committed one job at a time while the backend
-still batches everything in flight. A job that is only partly stored (e.g. k grew since the last
-run) is topped up with `n = missing` completions drawn with a seed derived from the job's seed
-and the first missing index, so the new completions are fresh draws, not repeats of stored ones.
+A backend with `generate_each` (openai) gets every missing job in one call and reports each job
+as it finishes; a writer thread commits the finished jobs, all those waiting in one transaction,
+and the call returns only once they are committed, so a sample is durable before it is used and
+a fast fleet is not held by one commit (and one HTTP client) per job. Other backends get one
+prompt per call from a small thread pool (as many in flight as the backend decodes together), so
+results are committed one job at a time while the backend still batches everything in flight.
+
+A job that is only partly stored (e.g. k grew since the last run) is topped up with `n = missing`
+completions drawn with a seed derived from the job's seed and the first missing index, so the
+new completions are fresh draws, not repeats of stored ones.
 
 Forced verdicts and the expected-mode verdict re-decodes (`rewardscale.verdict`) are stored the same
 way in their own table (`stored_verdicts`), keyed by (model, messages, the sample's text up to the
@@ -25,6 +30,7 @@ import functools
 import hashlib
 import json
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -59,7 +65,8 @@ CREATE TABLE IF NOT EXISTS verdicts (
     finish_reason TEXT,
     logprobs TEXT,
     run INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -166,6 +173,7 @@ class RunStats:
     generated: int = 0
     reused: int = 0
     duplicates: int = 0
+    generated_tokens: int = 0  # tokens of what this run generated (samples and verdicts; not kept in `runs`)
 
 
 class SampleStore:
@@ -195,10 +203,17 @@ class SampleStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         argv_text = json.dumps(redact_argv(argv))  # no --api-key value in the file
         cur = self._db.execute("INSERT INTO runs (started, argv) VALUES (?, ?)", (time.time(), argv_text))
         self._db.commit()
         self.stats = RunStats(run=int(cur.lastrowid))
+
+    def _migrate(self) -> None:
+        """Add what a store written by an older version lacks (verdict token counts, read as 0)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
+        if "tokens" not in columns:
+            self._db.execute("ALTER TABLE verdicts ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0")
 
     def _take_run_lock(self) -> bool:
         """Hold `<store>.lock` for this run (released when the process ends, even by kill -9);
@@ -219,15 +234,19 @@ class SampleStore:
         rows = self._rows_by_key("SELECT key, text, finish_reason, tokens FROM samples", keys)
         return {key: Completion(text=text, finish_reason=finish, tokens=tokens) for key, text, finish, tokens in rows}
 
-    @_clear_errors
     def put_many(self, model: str, phash: str, seed: int, items: Sequence[tuple[int, str, Completion]]) -> None:
         """Commit new completions (index, key, completion) in one transaction. Failed completions
         (backend errors) are not stored: they are drawn again next time."""
+        self.put_jobs(model, [(phash, seed, items)])
+
+    @_clear_errors
+    def put_jobs(self, model: str, jobs: Sequence[tuple[str, int, Sequence[tuple[int, str, Completion]]]]) -> None:
+        """Commit the new completions of several jobs (prompt hash, seed, items) in one transaction."""
         now = time.time()
+        kept = [(phash, seed, idx, key, c) for phash, seed, items in jobs for idx, key, c in items if c.error is None]
         rows = [
             (key, model, phash, seed, idx, c.text, c.finish_reason, c.tokens, self.stats.run, now)
-            for idx, key, c in items
-            if c.error is None
+            for phash, seed, idx, key, c in kept
         ]
         if not rows:
             return
@@ -236,6 +255,7 @@ class SampleStore:
             self._db.executemany("INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             inserted = self._db.total_changes - before
             self.stats.generated += len(rows)
+            self.stats.generated_tokens += sum(c.tokens for *_, c in kept)
             self.stats.duplicates += len(rows) - inserted
             self._save_stats()
             self._db.commit()
@@ -243,10 +263,10 @@ class SampleStore:
     @_clear_errors
     def get_verdicts(self, keys: Sequence[str]) -> dict[str, VerdictCompletion]:
         """The stored verdict continuations among `keys`."""
-        rows = self._rows_by_key("SELECT key, text, finish_reason, logprobs FROM verdicts", keys)
+        rows = self._rows_by_key("SELECT key, text, finish_reason, logprobs, tokens FROM verdicts", keys)
         return {
-            key: VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps))
-            for key, text, finish, lps in rows
+            key: VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps), tokens=tokens)
+            for key, text, finish, lps, tokens in rows
         }
 
     def _rows_by_key(self, select: str, keys: Sequence[str]) -> list[tuple]:
@@ -264,9 +284,23 @@ class SampleStore:
         """Commit one verdict continuation (failed ones are not stored: they are tried again)."""
         if vc.error is not None:
             return
-        row = (key, model, vc.text, vc.finish_reason, _logprobs_json(vc.logprobs), self.stats.run, time.time())
+        row = (
+            key,
+            model,
+            vc.text,
+            vc.finish_reason,
+            _logprobs_json(vc.logprobs),
+            self.stats.run,
+            time.time(),
+            vc.tokens,
+        )
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO verdicts VALUES (?,?,?,?,?,?,?)", row)
+            self._db.execute(
+                "INSERT OR IGNORE INTO verdicts (key, model, text, finish_reason, logprobs, run, created, tokens) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                row,
+            )
+            self.stats.generated_tokens += vc.tokens
             self._db.commit()
 
     @_clear_errors
@@ -299,6 +333,43 @@ class SampleStore:
             lockfile = getattr(self, "_lockfile", None)
             if lockfile is not None:
                 lockfile.close()
+
+
+class _Writer:
+    """Commits finished jobs on one thread, every job waiting at that moment in one transaction,
+    so a fast backend is not held by one commit per job. `close` returns once everything given
+    to it is committed (and raises the store's error if a commit failed)."""
+
+    def __init__(self, store: SampleStore, model: str):
+        self.store, self.model = store, model
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, phash: str, seed: int, items: Sequence[tuple[int, str, Completion]]) -> None:
+        self.queue.put((phash, seed, items))
+
+    def _loop(self) -> None:
+        done = False
+        while not done:
+            jobs = [self.queue.get()]
+            while not self.queue.empty():
+                jobs.append(self.queue.get())
+            if jobs[-1] is None:
+                jobs.pop()
+                done = True
+            if jobs and self.error is None:
+                try:
+                    self.store.put_jobs(self.model, jobs)
+                except BaseException as e:  # noqa: BLE001 - raised again by close()
+                    self.error = e
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 @dataclass
@@ -348,9 +419,37 @@ def stored_generate(
     todo = [(ji, plans[ji]) for ji in shared]
     errors: list[str] = []
 
-    def run(ji: int, p: _Plan) -> tuple[int, list[Completion]]:
+    def missing_job(p: _Plan) -> GenerationRequest:
         seed = p.job.seed if len(p.missing) == p.job.n else topup_seed(p.job.seed, p.missing[0])
-        sub = replace(p.job, n=len(p.missing), seed=seed)
+        return replace(p.job, n=len(p.missing), seed=seed)
+
+    def take(ji: int, comps: list[Completion]) -> None:
+        errors.extend(c.error for c in comps[:1] if c.error)
+        for dup in shared[ji]:
+            for i, c in zip(plans[dup].missing, comps):
+                results[dup][i] = c
+            if progress:
+                progress(len(comps))
+
+    each = getattr(backend, "generate_each", None)
+    if todo and each is not None:
+        # one backend call for every missing job; each is committed (by the writer) as it finishes
+        writer = _Writer(store, model)
+
+        def done(i: int, comps: list[Completion]) -> None:
+            _, p = todo[i]
+            writer.put(p.phash, p.job.seed, [(m, p.keys[m], c) for m, c in zip(p.missing, comps)])
+
+        try:
+            generated = each([missing_job(p) for _, p in todo], sampling, done)
+        finally:
+            writer.close()  # everything generated is durable before any of it is used
+        for (ji, _), comps in zip(todo, generated):
+            take(ji, comps)
+        return [[c for c in r if c is not None] for r in results]
+
+    def run(ji: int, p: _Plan) -> tuple[int, list[Completion]]:
+        sub = missing_job(p)
         try:
             comps = backend.generate([sub], sampling, None)[0]
         except BackendError as e:
@@ -360,12 +459,7 @@ def stored_generate(
         return ji, comps
 
     for ji, comps in _in_pool(todo, run, _width(backend, workers)):
-        errors += [c.error for c in comps[:1] if c.error]
-        for dup in shared[ji]:
-            for i, c in zip(plans[dup].missing, comps):
-                results[dup][i] = c
-            if progress:
-                progress(len(comps))
+        take(ji, comps)
     if todo and len(errors) == len(todo):  # what `backend.generate` does when every request failed
         raise BackendError(f"every request failed; first error: {errors[0]}")
     return [[c for c in r if c is not None] for r in results]

@@ -169,6 +169,7 @@ class Judgment:
     note: str = ""
     expected: tuple[float, ...] | None = None  # expected-score mode: E[score] per response, original order
     q: float | None = None  # meta RM: probability that this sample's scores are correct (MetaRM@k)
+    tokens: int = 0  # generated tokens this sample cost: every attempt, plus its forced/re-decoded verdict
 
     @property
     def valid(self) -> bool:
@@ -188,6 +189,7 @@ class Judgment:
             "finish_reason": self.finish_reason,
             "note": self.note,
             "text": self.text,
+            "tokens": self.tokens,
             **({"expected": list(self.expected)} if self.expected is not None else {}),
             **({"q": self.q} if self.q is not None else {}),
         }
@@ -208,6 +210,7 @@ class Judgment:
             note=d.get("note", ""),
             expected=None if d.get("expected") is None else tuple(d["expected"]),
             q=d.get("q"),
+            tokens=d.get("tokens", 0),
         )
 
 

@@ -132,6 +132,7 @@ class VerdictCompletion:
     finish_reason: str | None = None
     logprobs: tuple[TokenLogprobs, ...] | None = None
     error: str | None = None
+    tokens: int = 0  # tokens decoded for this continuation (0 when the backend did not say)
 
 
 @runtime_checkable

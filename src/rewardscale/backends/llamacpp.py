@@ -134,7 +134,10 @@ class LlamaCppBackend:
         choice = out["choices"][0]
         text = strip_prefix(choice.get("message", {}).get("content") or "", req.prefix)
         logprobs = parse_logprobs((choice.get("logprobs") or {}).get("content"))
-        return VerdictCompletion(text=text, finish_reason=choice.get("finish_reason"), logprobs=logprobs)
+        tokens = (out.get("usage") or {}).get("completion_tokens") or len(logprobs or ())
+        return VerdictCompletion(
+            text=text, finish_reason=choice.get("finish_reason"), logprobs=logprobs, tokens=int(tokens)
+        )
 
     def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
         """Continue each sample's text (an assistant prefill ending in `Scores: \\boxed{`) under a

@@ -284,7 +284,9 @@ class OpenAIBackend:
         c = data["choices"][0]
         text = strip_prefix((c.get("message") or {}).get("content") or "", req.prefix)
         logprobs = parse_logprobs((c.get("logprobs") or {}).get("content"))
-        return VerdictCompletion(text=text, finish_reason=c.get("finish_reason"), logprobs=logprobs)
+        tokens = (data.get("usage") or {}).get("completion_tokens")
+        tokens = tokens if isinstance(tokens, int) else len(logprobs or ())
+        return VerdictCompletion(text=text, finish_reason=c.get("finish_reason"), logprobs=logprobs, tokens=tokens)
 
     async def acomplete_verdicts(
         self, requests: Sequence[VerdictRequest], sampling: Sampling
@@ -304,18 +306,25 @@ class OpenAIBackend:
         return self._run(self.acomplete_verdicts(requests, sampling))
 
     async def agenerate(
-        self, requests: Sequence[GenerationRequest], sampling: Sampling, progress: Progress | None = None
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: Sampling,
+        progress: Progress | None = None,
+        on_done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
-        """Async form of `generate`, for callers that already run an event loop (the server)."""
+        """Async form of `generate`, for callers that already run an event loop (the server).
+        `on_done(i, completions)` is called as soon as request i is answered (on the loop)."""
         sem = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency * 2)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits, transport=self.transport) as client:
 
-            async def one(req: GenerationRequest) -> list[Completion]:
+            async def one(i: int, req: GenerationRequest) -> list[Completion]:
                 try:
                     res = await self._complete(client, sem, req, sampling)
                 except BackendError as e:
                     res = failed(req.n, str(e))
+                if on_done:
+                    on_done(i, res)
                 if progress:
                     progress(req.n)
                 return res
@@ -324,7 +333,7 @@ class OpenAIBackend:
                 self.stats.count("cancelled")
                 return failed(requests[i].n, CANCELLED)
 
-            results = await until_deadline([one(r) for r in requests], current_deadline(), cancelled)
+            results = await until_deadline([one(i, r) for i, r in enumerate(requests)], current_deadline(), cancelled)
         errors = [c[0].error for c in results if c and c[0].error]
         if requests and len(errors) == len(requests):
             raise BackendError(f"every request failed; first error: {errors[0]}")
@@ -334,6 +343,17 @@ class OpenAIBackend:
         self, requests: Sequence[GenerationRequest], sampling: Sampling, progress: Progress | None = None
     ) -> list[list[Completion]]:
         return self._run(self.agenerate(requests, sampling, progress))
+
+    def generate_each(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: Sampling,
+        on_done: Callable[[int, list[Completion]], None],
+    ) -> list[list[Completion]]:
+        """`generate`, calling `on_done(i, completions)` as each request is answered: the sample
+        store commits each job as it finishes while every request shares one client and its
+        keep-alive connections (`rewardscale.store.stored_generate`)."""
+        return self._run(self.agenerate(requests, sampling, None, on_done))
 
     @staticmethod
     def _run(coro):

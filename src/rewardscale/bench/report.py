@@ -1,5 +1,5 @@
-"""Bench report: results.json, results.md (markdown tables) and accuracy_vs_k.png in one folder.
-All files are written atomically."""
+"""Bench report: results.json, results.md (markdown tables), accuracy_vs_k.png and
+accuracy_vs_tokens.png in one folder. All files are written atomically."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("metarm"):
         lines += ["", *metarm_markdown(results)]
+    lines += ["", *compute_markdown(results)]
     lines += [
         "",
         "## Seeded random tie-break",
@@ -144,6 +145,55 @@ def markdown(results: dict[str, Any]) -> str:
                     f"[{pct(r['ci'][0])}, {pct(r['ci'][1])}] | {r.get('note', '')} |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None or x != x else f"{x:,.{digits}f}"
+
+
+def _secs(x: float | None) -> str:
+    """Seconds to 3 significant digits (a fake judge's milliseconds and a CPU judge's minutes)."""
+    return "-" if x is None or x != x else f"{x:.3g}"
+
+
+def compute_markdown(results: dict[str, Any]) -> list[str]:
+    """Per benchmark and k: the score next to its generated tokens and seconds per example, so
+    k can be picked by budget (MetaRM@k beside Voting@k when a meta RM was used)."""
+    ks = [str(k) for k in results["ks"]]
+    metarm = bool(results.get("metarm"))
+    head = "| benchmark | k | Voting@k | tokens / example | seconds / example |"
+    rule = "|---|---:|---:|---:|---:|"
+    if metarm:
+        head += " MetaRM@k | seconds / example (MetaRM@k) |"
+        rule += "---:|---:|"
+    lines = ["## Compute per example", "", head, rule]
+    for name, b in results["benchmarks"].items():
+        for k in ks:
+            c = b["curve"][k]
+            row = (
+                f"| {PRETTY.get(name, name)} | {k} | {pct(c['score'])} | {_num(c.get('tokens_per_example'))} | "
+                f"{_secs(c.get('seconds_per_example'))} |"
+            )
+            if metarm:
+                m = b.get("curve_metarm", {}).get(k, {})
+                row += f" {pct(m.get('score'))} | {_secs(m.get('seconds_per_example'))} |"
+            lines.append(row)
+    t = results.get("timing")
+    if t and t.get("seconds") is not None:
+        when = (
+            f"this run sampled for {_num(t['seconds'])} s and generated {t['tokens_generated']:,} tokens "
+            f"in {t['samples_generated']:,} samples (the rest, if any, came from the store)"
+        )
+    else:
+        when = "no sampling was timed in this run (stored-only report), so seconds are not given"
+    lines += [
+        "",
+        "Generated tokens per example include every attempt and every forced or re-decoded verdict; Voting@k "
+        "costs k/K of an example's K samples (each sample is in k/K of the k-subsets). Seconds are this run's "
+        f"sampling wall time apportioned by generated tokens: {when}. MetaRM@k draws the same samples and adds "
+        "the meta RM's scoring time.",
+    ]
+    return lines
 
 
 def rm_bench_markdown(b: dict[str, Any], ks: list[str]) -> list[str]:
@@ -361,4 +411,56 @@ def write_report(
     if with_plot:
         paths.append(out / "accuracy_vs_k.png")
         plot(results, paths[-1], per_subset=per_subset)
+        if has_tokens(results):
+            paths.append(out / "accuracy_vs_tokens.png")
+            plot_tokens(results, paths[-1])
     return paths
+
+
+def has_tokens(results: dict[str, Any]) -> bool:
+    """Whether the backend reported token counts (the tokens plot needs them on a log axis)."""
+    return all(c.get("tokens_per_example", 0) > 0 for b in results["benchmarks"].values() for c in b["curve"].values())
+
+
+def plot_tokens(results: dict[str, Any], path: Path) -> None:
+    """Score versus generated tokens per example (log2 axis): a Voting@k curve per benchmark, each
+    point labelled with its k, MetaRM@k beside it when a meta RM was used, chance levels dashed;
+    a budget on the x axis reads off the best k."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError("the plot needs matplotlib: pip install 'rewardscale[bench]'") from e
+    ks = [str(k) for k in results["ks"]]
+    benches = results["benchmarks"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = {}
+    for name, b in benches.items():
+        label = PRETTY.get(name, name)
+        x = [b["curve"][k]["tokens_per_example"] for k in ks]
+        (line,) = ax.plot(x, [100 * b["curve"][k]["score"] for k in ks], marker="o", label=f"{label} Voting@k")
+        colors[name] = line.get_color()
+        for k, xi, yi in zip(ks, x, [100 * b["curve"][k]["score"] for k in ks]):
+            ax.annotate(f"k={k}", (xi, yi), textcoords="offset points", xytext=(3, 4), fontsize=7)
+        if "curve_metarm" in b:
+            ym = [100 * b["curve_metarm"][k]["score"] for k in ks]
+            xm = [b["curve_metarm"][k]["tokens_per_example"] for k in ks]
+            ax.plot(xm, ym, marker="^", linestyle="-.", color=colors[name], label=f"{label} MetaRM@k")
+    _chance_lines(ax, benches, colors)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("generated tokens per example (log2)")
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(-3, 103)
+    model = results.get("meta", {}).get("model", "")
+    ax.set_title(
+        "Score vs compute from one K=" + str(results["K"]) + " run" + (f": {model}" if model else ""), fontsize=10
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)

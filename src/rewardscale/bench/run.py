@@ -7,11 +7,13 @@ import copy
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..batch import write_jsonl_atomic
 from ..grm import GRM, SampleScorer, with_q
+from .cost import Timing
 from .loaders import load
 from .report import write_report
 from .runner import BenchData, StoreOnly, evaluate, sample_benchmarks, sample_stored_only
@@ -64,6 +66,7 @@ def run_bench(
     if on_total:
         on_total(K * sum(len(b.examples) for b in benches))
     partial = None
+    timing: Timing | None = None
     if stored_only:
         model_id = getattr(grm.backend, "model_id", "?")
         grm = copy.copy(grm)  # same settings (sampling, seed, retries...), so the same store keys
@@ -74,11 +77,13 @@ def run_bench(
         benches = [b for b in benches if b.examples]
         partial = {"examples_complete": kept, "examples_total": total}
     else:
-        sample_benchmarks(grm, benches, K, progress)
+        timing = timed_sampling(grm, benches, K, progress)
     metarm_meta: dict[str, Any] = {}
     if meta_rm is not None:
         metarm_meta = attach_q(benches, meta_rm)
-    results = evaluate(benches, ks, seed=seed, metarm=meta_rm is not None, k_meta=k_meta)
+        if timing is not None:
+            timing = replace(timing, metarm_seconds_per_sample=metarm_meta["seconds_per_sample"])
+    results = evaluate(benches, ks, seed=seed, metarm=meta_rm is not None, k_meta=k_meta, timing=timing)
     if metarm_meta:
         results["metarm"].update(metarm_meta)
     if partial:
@@ -95,6 +100,23 @@ def run_bench(
     write_jsonl_atomic(out / "samples.jsonl", _sample_rows(benches))
     write_report(results, out, with_plot=with_plot, per_subset=per_subset)
     return results
+
+
+def timed_sampling(
+    grm: GRM, benches: Sequence[BenchData], K: int, progress: Callable[[int], None] | None = None
+) -> Timing:
+    """Sample the benchmarks and time it: wall seconds, and the tokens and samples generated in
+    that time (with a store, only what was not served from it, so a resumed run's seconds are
+    apportioned over what it actually generated)."""
+    before = None if grm.store is None else (grm.store.stats.generated_tokens, grm.store.stats.generated)
+    start = time.perf_counter()
+    sample_benchmarks(grm, benches, K, progress)
+    seconds = time.perf_counter() - start
+    if before is None or grm.store is None:
+        flat = [j for b in benches for js in b.judgments for j in js[:K]]
+        return Timing(seconds, sum(j.tokens for j in flat), len(flat))
+    s = grm.store.stats
+    return Timing(seconds, s.generated_tokens - before[0], s.generated - before[1])
 
 
 def attach_q(benches: Sequence[BenchData], meta_rm: SampleScorer) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import numpy as np
 from ..grm import GRM
 from ..types import Judgment
 from ..verdict import VerdictCompletion
+from .cost import Timing, cost_curve, metarm_cost
 from .estimator import metarm_accuracy, metarm_scores, voting_accuracy, voting_scores
 from .examples import Example, Kind
 from .metrics import (
@@ -239,6 +240,7 @@ def evaluate(
     resamples: int = 1000,
     metarm: bool = False,
     k_meta: int | None = None,
+    timing: Timing | None = None,
 ) -> dict[str, Any]:
     """Results for every benchmark and k: score, seeded-tie-break and ties-as-wrong scores, 95%
     bootstrap CI, per-subset accuracies, chance level, parse-failure rate, position bias and
@@ -247,15 +249,26 @@ def evaluate(
 
     metarm: the judgments carry meta RM scores (`Judgment.q`); add MetaRM@k (`curve_metarm`,
     same subsets as Voting@k, with the paired difference's interval) for every k, keeping
-    k_meta = k // 2 samples (or `k_meta`, capped at k)."""
+    k_meta = k // 2 samples (or `k_meta`, capped at k).
+
+    Every curve point also carries its compute (`rewardscale.bench.cost`): generated tokens per
+    example, and seconds per example apportioned from `timing` (None without it)."""
     ks = sorted(set(ks))
     out: dict[str, Any] = {"ks": ks, "K": max(ks), "seed": seed, "benchmarks": {}}
+    if timing is not None:
+        out["timing"] = timing.to_dict()
     if metarm:
         out["metarm"] = {"k_meta": {str(k): k_meta_for(k, k_meta) for k in ks}}
     for b in benches:
-        out["benchmarks"][b.name] = _evaluate_one(b, ks, seed, resamples)
+        res = out["benchmarks"][b.name] = _evaluate_one(b, ks, seed, resamples)
+        cost = cost_curve(b.judgments, ks, timing)
+        for k in ks:
+            res["curve"][str(k)].update(cost[str(k)])
+        res["tokens_per_sample"] = _tokens_per_sample(b.judgments, max(ks))
         if metarm:
-            out["benchmarks"][b.name]["curve_metarm"] = _evaluate_metarm(b, ks, seed, resamples, k_meta)
+            res["curve_metarm"] = _evaluate_metarm(b, ks, seed, resamples, k_meta)
+            for k in ks:
+                res["curve_metarm"][str(k)].update(metarm_cost(cost[str(k)], k, timing))
     members = [n for n in OVERALL_MEMBERS if n in out["benchmarks"]]
     if len(members) >= 2:
         out["overall"] = {
@@ -270,6 +283,12 @@ def evaluate(
                 for k in ks
             }
     return out
+
+
+def _tokens_per_sample(judgments: Sequence[Sequence[Judgment]], K: int) -> float:
+    """Mean generated tokens of one sample (attempts and verdicts included)."""
+    flat = [j.tokens for js in judgments for j in js[:K]]
+    return float(np.mean(flat)) if flat else 0.0
 
 
 def _evaluate_metarm(
