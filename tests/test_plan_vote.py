@@ -59,3 +59,12 @@ def test_ties_seeded_and_expected_value():
     assert pick_best([1, 5], 0) == 1
     assert pick_best([0, 0], 0, any_valid=False) is None
     assert win_probability([0, 0, 0], any_valid=False) == pytest.approx([1 / 3] * 3)
+
+
+def test_sample_spec_maps_shown_and_original_order_both_ways():
+    spec = SampleSpec(index=0, permutation=(2, 0, 1), seed=0)
+    shown = (7, 3, 9)  # response 2 shown first, then 0, then 1
+    assert spec.to_original(shown) == (3, 9, 7)
+    assert spec.to_shown(spec.to_original(shown)) == shown
+    with pytest.raises(ValueError, match="2 values for a permutation of 3"):
+        spec.to_original((1, 2))

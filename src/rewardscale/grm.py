@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from . import plan as planning
 from .backends.base import Backend, Completion, GenerationRequest
@@ -28,7 +28,6 @@ from .verdict import (
 from .vote import check_k_meta, default_k_meta, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
-T = TypeVar("T")
 SCORE_MODES = ("integer", "expected")
 TOP_LOGPROBS = 20  # alternatives per token in expected mode (all of 1..10 fit)
 
@@ -59,14 +58,6 @@ class _Pending:
     request: int
     spec: SampleSpec
     attempt: int
-
-
-def _to_original(shown: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...]:
-    """Values in shown order -> the same values in original response order."""
-    original: list[T] = list(shown)
-    for pos, orig in enumerate(permutation):
-        original[orig] = shown[pos]
-    return tuple(original)
 
 
 def with_q(judgments: Sequence[Sequence[Judgment]], qs: Sequence[Sequence[float | None]]) -> list[list[Judgment]]:
@@ -315,7 +306,7 @@ class GRM:
             return replace(j, note=f"{j.note}; verdict pass failed: {res.error}".lstrip("; "))
         if j.valid:
             exp = expected_scores(res.logprobs or (), request.n)
-            return replace(j, expected=None if exp is None else _to_original(exp, p.spec.permutation))
+            return replace(j, expected=None if exp is None else p.spec.to_original(exp))
         text = vreq.prefix + res.text
         parsed = parse(text, request.n, "stop")
         if parsed.scores is None:
@@ -325,12 +316,12 @@ class GRM:
             j,
             status=Status.FORCED,
             text=text,
-            scores=_to_original(parsed.scores, p.spec.permutation),
+            scores=p.spec.to_original(parsed.scores),
             shown_scores=parsed.scores,
             principles=parsed.principles,
             critique=parsed.critique,
             note=f"forced after {j.status.value}: {j.note}",
-            expected=None if exp is None else _to_original(exp, p.spec.permutation),
+            expected=None if exp is None else p.spec.to_original(exp),
         )
 
     def _jobs(
@@ -361,7 +352,7 @@ class GRM:
         if comp.error:
             return Judgment(spec=p.spec, status=Status.BACKEND_ERROR, text="", attempts=p.attempt, note=comp.error)
         parsed = parse(comp.text, request.n, comp.finish_reason, lenient=self.lenient)
-        scores = None if parsed.scores is None else _to_original(parsed.scores, p.spec.permutation)
+        scores = None if parsed.scores is None else p.spec.to_original(parsed.scores)
         return Judgment(
             spec=p.spec,
             status=parsed.status,

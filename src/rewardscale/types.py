@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 Message = dict[str, str]
 Query = Union[str, Sequence[Message]]
 
 ROLES = ("system", "user", "assistant")
+T = TypeVar("T")
 
 
 class InvalidRequest(ValueError):
@@ -133,6 +134,31 @@ class SampleSpec:
     seed: int
     group: int = 0
     slot: int = 0
+
+    def to_original(self, shown: Sequence[T]) -> tuple[T, ...]:
+        """Values in shown order (as the judge wrote them) -> the same values in original order."""
+        return to_original(shown, self.permutation)
+
+    def to_shown(self, original: Sequence[T]) -> tuple[T, ...]:
+        """Values in original response order -> the same values in the order this sample showed."""
+        return to_shown(original, self.permutation)
+
+
+def to_original(shown: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...]:
+    """`shown[p]` belongs to response `permutation[p]`: put each value at its original index."""
+    if len(shown) != len(permutation):
+        raise ValueError(f"{len(shown)} values for a permutation of {len(permutation)} responses")
+    original: list[T] = list(shown)
+    for pos, orig in enumerate(permutation):
+        original[orig] = shown[pos]
+    return tuple(original)
+
+
+def to_shown(original: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...]:
+    """The inverse of `to_original`: position p gets the value of response `permutation[p]`."""
+    if len(original) != len(permutation):
+        raise ValueError(f"{len(original)} values for a permutation of {len(permutation)} responses")
+    return tuple(original[orig] for orig in permutation)
 
 
 class Status(str, Enum):

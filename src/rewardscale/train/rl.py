@@ -17,6 +17,7 @@ from typing import Any
 
 from ..correctness import GOOD_THRESHOLD, Label, reward
 from ..template import parse
+from ..types import to_original
 from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, trainer_args
 from .data import Example, training_prompt
 from .deps import require
@@ -58,12 +59,7 @@ def completion_text(completion: Any) -> str:
 def score_completion(text: str, permutation: Sequence[int], label: Label, lenient: bool = False) -> float:
     """+1 / -1 for one completion: strict parse, scores back to original order, the shared rule."""
     parsed = parse(text, len(permutation), lenient=lenient)
-    scores = None
-    if parsed.scores is not None:
-        original = [0] * len(permutation)
-        for pos, orig in enumerate(permutation):
-            original[orig] = parsed.scores[pos]
-        scores = original
+    scores = None if parsed.scores is None else to_original(parsed.scores, permutation)
     return reward(scores, label, GOOD_THRESHOLD)
 
 
