@@ -6,7 +6,6 @@ failures (bounded) -> vote. Every step is a plain function from the modules besi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -68,8 +67,8 @@ def with_q(judgments: Sequence[Sequence[Judgment]], qs: Sequence[Sequence[float 
 
 
 def retry_seed(spec: SampleSpec, attempt: int) -> int:
-    h = hashlib.sha256(f"{spec.seed}:{spec.slot}:{attempt}".encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+    """The seed of a sample's retry (one prompt per sample, so its slot is part of it)."""
+    return planning.derive_seed(spec.seed, spec.slot, attempt)
 
 
 class GRM:

@@ -1,9 +1,10 @@
 """Rule-based online RL, SPCT's second stage: TRL's GRPOTrainer with a +1/-1 correctness reward.
 
-Each labelled example becomes one scoring prompt (responses shuffled with a recorded seed, the
-permutation kept in the row). GRPO draws a group of completions per prompt; `grm_reward` parses
-each one strictly, maps its scores back to the original order and applies the shared rule:
-+1 when correct, -1 otherwise (a tie for first, a wrong rating, or an unparseable output).
+Each labelled example becomes one scoring prompt (responses shown in an order that is
+position-balanced across the data set, from a recorded seed; the permutation kept in the row).
+GRPO draws a group of completions per prompt; `grm_reward` parses each one strictly, maps its
+scores back to the original order and applies the shared rule: +1 when correct, -1 otherwise
+(a tie for first, a wrong rating, or an unparseable output).
 The KL penalty to the reference model is set explicitly (paper: beta 0.08; TRL's default is 0).
 """
 
@@ -19,7 +20,7 @@ from ..correctness import GOOD_THRESHOLD, Label, reward
 from ..template import parse
 from ..types import to_original
 from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, trainer_args
-from .data import Example, training_prompt
+from .data import Example, training_prompts
 from .deps import require
 from .model import resolve_model
 
@@ -42,11 +43,10 @@ RL_DEFAULTS = TrainOptions(learning_rate=1e-6, epochs=1.0, batch_size=4, grad_ac
 
 def rl_rows(examples: Sequence[Example], seed: int = 0) -> list[dict[str, Any]]:
     """One GRPO row per example: the chat prompt, the shown order, the label (JSON)."""
-    rows = []
-    for ex in examples:
-        messages, permutation = training_prompt(ex, seed)
-        rows.append({"prompt": messages, "permutation": list(permutation), "label": json.dumps(ex.label.to_dict())})
-    return rows
+    return [
+        {"prompt": messages, "permutation": list(permutation), "label": json.dumps(ex.label.to_dict())}
+        for ex, (messages, permutation) in zip(examples, training_prompts(examples, seed))
+    ]
 
 
 def completion_text(completion: Any) -> str:
