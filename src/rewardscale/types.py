@@ -279,18 +279,25 @@ class Reward:
         n = sum(j.valid for j in self.voters)
         return [r / n if n else None for r in self.rewards]
 
-    def to_dict(self, samples: bool = True) -> dict[str, Any]:
+    def to_dict(self, samples: bool = True, request: bool = True) -> dict[str, Any]:
+        """The one JSON shape of a Reward (CLI output, the server's results, the integrations):
+        per-response Voting@k sums and mean 1..10 scores, the best response, tie-aware win
+        probabilities, valid/abstained counts; MetaRM@k adds `k_meta` and `selected` (positions
+        of the samples that voted). `request=False` leaves the scored request out (the server's
+        results: the caller sent it), `samples=False` the samples."""
         d: dict[str, Any] = {
             "id": self.request.id,
             "rewards": self.rewards,
+            "mean_scores": self.mean_scores,
             "best": self.best,
             "win_prob": self.win_prob,
             "k": self.k,
             "method": self.method,
             "n_valid": self.n_valid,
             "n_abstained": self.n_abstained,
-            "request": self.request.to_dict(),
         }
+        if request:
+            d["request"] = self.request.to_dict()
         if self.k_meta is not None:
             d["k_meta"] = self.k_meta
             d["selected"] = self.selected
@@ -300,6 +307,7 @@ class Reward:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reward:
+        """The Reward `to_dict` wrote (with its request); `mean_scores` is derived, so not read."""
         return cls(
             request=Request.from_dict(d["request"]),
             rewards=list(d["rewards"]),

@@ -51,7 +51,7 @@ def _detail(response: httpx.Response) -> str:
 
 class RewardClient:
     """`RewardClient("http://host:8000").score(requests, k=4)` -> one result dict per request
-    (`rewards`, `mean_scores`, `best`, `win_prob`, `n_valid`, ...; see `serve.schema.summarize`).
+    (`rewards`, `mean_scores`, `best`, `win_prob`, `n_valid`, ...; see `Reward.to_dict`).
 
     `k_meta` (MetaRM@k voters; only for a server started with --meta-rm, which otherwise uses its
     default) is sent when given.

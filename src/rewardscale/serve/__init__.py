@@ -7,14 +7,14 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from .config import ServerConfig
-from .schema import SCALES, scaled, summarize
+from .schema import SCALES, scaled
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ..grm import GRM, SampleScorer
 
-__all__ = ["SCALES", "ServerConfig", "create_app", "require_extra", "run", "scaled", "summarize"]
+__all__ = ["SCALES", "ServerConfig", "create_app", "require_extra", "run", "scaled"]
 
 
 def require_extra() -> None:

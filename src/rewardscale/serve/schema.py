@@ -1,39 +1,13 @@
-"""The wire format shared by the server and its clients: a Reward as a compact JSON result, and the
-one way a result becomes a scalar RL reward. No web framework is imported here, so the RL
-integrations (TRL, verl) can use it without the `[serve]` extra."""
+"""The one way a result (`Reward.to_dict(request=False)`, the server's wire format) becomes a
+scalar RL reward. No web framework is imported here, so the RL integrations (TRL, verl) can use
+it without the `[serve]` extra."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..types import Reward
-
 Scale = Literal["unit", "mean", "sum"]
 SCALES: tuple[str, ...] = ("unit", "mean", "sum")
-
-
-def summarize(reward: Reward, samples: bool = False) -> dict[str, Any]:
-    """One scored request as the server returns it: per-response Voting@k sums, mean 1..10 scores,
-    the best response, the tie-aware win probabilities and the count of valid samples. MetaRM@k
-    (`method` "metarm"): also `k_meta` and `selected` (positions of the samples that voted; the
-    sums and means are over those), and each returned sample carries its q."""
-    d: dict[str, Any] = {
-        "id": reward.request.id,
-        "rewards": reward.rewards,
-        "mean_scores": reward.mean_scores,
-        "best": reward.best,
-        "win_prob": reward.win_prob,
-        "k": reward.k,
-        "n_valid": reward.n_valid,
-        "n_abstained": reward.n_abstained,
-        "method": reward.method,
-    }
-    if reward.k_meta is not None:
-        d["k_meta"] = reward.k_meta
-        d["selected"] = reward.selected
-    if samples:
-        d["samples"] = [j.to_dict() for j in reward.samples]
-    return d
 
 
 def scaled(result: dict[str, Any], scale: Scale = "unit") -> list[float | None]:
