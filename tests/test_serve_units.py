@@ -6,11 +6,11 @@ import pytest
 
 from rewardscale import GRM, Request
 from rewardscale.backends import BackendError
+from rewardscale.scales import scaled
 from rewardscale.serve.batcher import DynamicBatcher, QueueFull
 from rewardscale.serve.config import ServerConfig
 from rewardscale.serve.metrics import Metrics
 from rewardscale.serve.openrlhf import parse_call, split_query
-from rewardscale.serve.schema import scaled
 from rewardscale.types import InvalidRequest, Reward
 
 from .fakes import FakeBackend

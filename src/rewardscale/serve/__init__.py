@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from ..scales import SCALES, scaled
 from .config import ServerConfig
-from .schema import SCALES, scaled
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

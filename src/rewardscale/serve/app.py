@@ -34,13 +34,13 @@ from starlette.requests import ClientDisconnect
 
 from ..backends import BackendError
 from ..grm import GRM, SampleScorer
+from ..scales import scaled
 from ..types import InvalidRequest, Request, Reward
 from . import openrlhf
 from .batcher import DynamicBatcher, Expired, QueueFull
 from .config import ServerConfig
 from .guard import Guard
 from .metrics import Metrics
-from .schema import scaled
 
 SCORE_FIELDS = {"requests", "k", "k_meta", "return_samples"}
 ENDPOINTS = {"/v1/score", "/get_reward", "/health", "/metrics"}

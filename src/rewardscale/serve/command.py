@@ -17,7 +17,7 @@ from ..cli_options import (
     UpstreamTimeout,
     VerdictConstraint,
 )
-from .schema import SCALES
+from ..scales import SCALES
 
 
 def serve(

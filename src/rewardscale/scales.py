@@ -1,6 +1,6 @@
-"""The one way a result (`Reward.to_dict(request=False)`, the server's wire format) becomes a
-scalar RL reward. No web framework is imported here, so the RL integrations (TRL, verl) can use
-it without the `[serve]` extra."""
+"""How a scored result (`Reward.to_dict(request=False)`, the server's wire format) becomes a
+scalar RL reward, one rule for the server and the RL integrations (TRL, verl). Imports no web
+framework, so the integrations need neither the `[serve]` extra nor the server package."""
 
 from __future__ import annotations
 
