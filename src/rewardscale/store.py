@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .backends.base import Backend, BackendError, Completion, GenerationRequest, failed
+from .errors import RewardscaleError
 from .plan import derive_seed
 from .redact import redact_argv
 from .types import Sampling
@@ -122,7 +123,7 @@ def topup_seed(seed: int, first_missing: int) -> int:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class StoreError(RuntimeError):
+class StoreError(RewardscaleError, RuntimeError):
     """The sample store cannot be used (not a SQLite file, read-only, disk full); the message
     names the file and what to do."""
 

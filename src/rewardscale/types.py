@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, TypeVar, Union
 
+from .errors import RewardscaleError
+
 Message = dict[str, str]
 Query = Union[str, Sequence[Message]]
 
@@ -14,7 +16,7 @@ ROLES = ("system", "user", "assistant")
 T = TypeVar("T")
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(RewardscaleError, ValueError):
     """A request that cannot be scored (no responses, bad roles, empty text...)."""
 
 

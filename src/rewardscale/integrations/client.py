@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 
+from ..errors import RewardscaleError
 from ..types import Request
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUS = {408, 429, 502, 503, 504}
 
 
-class RewardServerError(RuntimeError):
+class RewardServerError(RewardscaleError, RuntimeError):
     """The reward server refused the call or could not be reached (after retries)."""
 
 

@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
 from ..backends import BackendError
+from ..errors import RewardscaleError
 from ..grm import GRM, SampleScorer
 from ..scales import scaled
 from ..types import InvalidRequest, Request, Reward
@@ -49,7 +50,7 @@ DISCONNECTED = 499  # nginx's code for a client that went away before the answer
 log = logging.getLogger("rewardscale.serve")
 
 
-class Disconnected(Exception):
+class Disconnected(RewardscaleError):
     """The client closed the connection before its call was answered."""
 
 

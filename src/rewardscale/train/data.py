@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from ..correctness import InvalidLabel, Label
+from ..errors import RewardscaleError
 from ..plan import balanced_permutations, plan, request_seed
 from ..template import render
 from ..types import InvalidRequest, Message, Request
 
 
-class DataError(ValueError):
+class DataError(RewardscaleError, ValueError):
     """A record that cannot become a training example; the message says where and why."""
 
 
