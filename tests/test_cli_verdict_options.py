@@ -9,6 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 import rewardscale.cli as cli
+import rewardscale.cli_common as cli_common
 from rewardscale.verdict import VerdictOptions
 
 
@@ -16,13 +17,13 @@ from rewardscale.verdict import VerdictOptions
 def seen(monkeypatch) -> list[VerdictOptions]:
     """The verdict options every `build_grm` call receives; the command stops there (exit 3)."""
     calls: list[VerdictOptions] = []
-    signature = inspect.signature(cli.build_grm)
+    signature = inspect.signature(cli_common.build_grm)
 
     def capture(*args, **kwargs):
         calls.append(signature.bind(*args, **kwargs).arguments.get("verdict"))
         raise typer.Exit(3)
 
-    monkeypatch.setattr(cli, "build_grm", capture)
+    monkeypatch.setattr(cli_common, "build_grm", capture)
     return calls
 
 

@@ -252,7 +252,7 @@ def test_store_key_includes_the_grammar_and_is_unchanged_without_one(tmp_path):
 
 
 def test_cli_constrain_format_reaches_the_grm_on_score_and_bench(tmp_path, monkeypatch):
-    from rewardscale import cli
+    from rewardscale import cli, cli_common
 
     backends = []
 
@@ -260,7 +260,7 @@ def test_cli_constrain_format_reaches_the_grm_on_score_and_bench(tmp_path, monke
         backends.append(GrammarFake())
         return backends[-1]
 
-    monkeypatch.setattr(cli, "make_backend", fake_make_backend)
+    monkeypatch.setattr(cli_common, "make_backend", fake_make_backend)
     monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
     runner = CliRunner()
     res = runner.invoke(cli.app, ["score", "-q", "q", "-r", "a", "-r", "b", "-k", "2", "--constrain-format"])

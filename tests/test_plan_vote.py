@@ -59,3 +59,40 @@ def test_ties_seeded_and_expected_value():
     assert pick_best([1, 5], 0) == 1
     assert pick_best([0, 0], 0, any_valid=False) is None
     assert win_probability([0, 0, 0], any_valid=False) == pytest.approx([1 / 3] * 3)
+
+
+def test_sample_spec_maps_shown_and_original_order_both_ways():
+    spec = SampleSpec(index=0, permutation=(2, 0, 1), seed=0)
+    shown = (7, 3, 9)  # response 2 shown first, then 0, then 1
+    assert spec.to_original(shown) == (3, 9, 7)
+    assert spec.to_shown(spec.to_original(shown)) == shown
+    with pytest.raises(ValueError, match="2 values for a permutation of 3"):
+        spec.to_original((1, 2))
+
+
+def test_derive_seed_is_stable_and_keeps_the_retry_and_topup_seeds():
+    import hashlib
+
+    from rewardscale.grm import retry_seed
+    from rewardscale.plan import derive_seed
+    from rewardscale.store import topup_seed
+
+    def old(text: str) -> int:  # the formula both used before derive_seed existed
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+    assert derive_seed(7, 1, 3) == old("7:1:3") == 2034818655  # the same in every process
+    assert retry_seed(SampleSpec(0, (0, 1), seed=7, slot=1), 3) == old("7:1:3")
+    assert topup_seed(7, 2) == old("topup:7:2")
+    assert 0 <= derive_seed(2**40, "x") < 2**31
+
+
+def test_balanced_permutations_balance_positions_across_items_of_one_size():
+    from rewardscale.plan import balanced_permutations
+
+    sizes = [2, 3, 2, 3, 3, 2, 2]
+    perms = balanced_permutations(sizes, seed=5)
+    assert [len(p) for p in perms] == sizes and perms == balanced_permutations(sizes, seed=5)
+    pairs = [p for p in perms if len(p) == 2]
+    assert sum(p[0] == 0 for p in pairs) == 2  # 4 pairs: each response shown first twice
+    triples = [p for p in perms if len(p) == 3]
+    assert all(sorted(col) == [0, 1, 2] for col in zip(*triples))  # one Latin-square block

@@ -146,12 +146,13 @@ def test_calls_with_different_k_meta_share_one_backend_call(tmp_path: Path, meta
 @pytest.fixture
 def serve_cli(monkeypatch):
     import rewardscale.cli as cli
+    import rewardscale.cli_common as cli_common
     import rewardscale.serve as serve
 
     def no_judge(*a, **kw):
         raise AssertionError("the judge was built before the meta RM options were checked")
 
-    monkeypatch.setattr(cli, "build_grm", no_judge)
+    monkeypatch.setattr(cli_common, "build_grm", no_judge)
     monkeypatch.setattr(serve, "run", no_judge)
     runner = CliRunner()
     return lambda *args: runner.invoke(cli.app, ["serve", *args])

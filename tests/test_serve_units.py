@@ -6,12 +6,12 @@ import pytest
 
 from rewardscale import GRM, Request
 from rewardscale.backends import BackendError
+from rewardscale.scales import scaled
 from rewardscale.serve.batcher import DynamicBatcher, QueueFull
 from rewardscale.serve.config import ServerConfig
 from rewardscale.serve.metrics import Metrics
 from rewardscale.serve.openrlhf import parse_call, split_query
-from rewardscale.serve.schema import scaled
-from rewardscale.types import InvalidRequest
+from rewardscale.types import InvalidRequest, Reward
 
 from .fakes import FakeBackend
 
@@ -202,3 +202,13 @@ def test_a_batch_past_its_deadline_is_a_timeout_not_a_failure():
     with pytest.raises(Expired):
         job.future.result(timeout=30)
     batcher.stop()
+
+
+def test_reward_to_dict_is_the_servers_result_shape_and_round_trips():
+    reward = GRM(FakeBackend()).score("q", ["a", "bb"], k=2)
+    result = reward.to_dict(samples=False, request=False)
+    documented = {"id", "rewards", "mean_scores", "best", "win_prob", "k", "n_valid", "n_abstained", "method"}
+    assert set(result) == documented  # README "Reward server" table, /v1/score results
+    full = reward.to_dict()
+    assert set(full) == documented | {"request", "samples"}
+    assert Reward.from_dict(full).to_dict() == full

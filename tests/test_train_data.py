@@ -218,3 +218,12 @@ def test_grpo_reward_maps_shown_scores_back_to_the_original_order():
         prompts=[rows[0]["prompt"]] * 2, completions=completions, permutation=[perm] * 2, label=[rows[0]["label"]] * 2
     )
     assert out == [1.0, -1.0]
+
+
+def test_rl_rows_show_the_responses_in_a_position_balanced_order():
+    examples = [parse_record(r) for r in arithmetic_pairs(40, seed=3)]
+    rows = rl_rows(examples, seed=0)
+    assert sum(r["permutation"][0] == 0 for r in rows) == 20  # chosen shown first in exactly half
+    assert rows == rl_rows(examples, seed=0)
+    first = examples[0].request.responses[rows[0]["permutation"][0]]
+    assert f"[The Begin of Response 1]\n{first}\n" in rows[0]["prompt"][-1]["content"]

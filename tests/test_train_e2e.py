@@ -127,7 +127,7 @@ def test_train_cli_reports_data_errors(tmp_path):
 
 
 def test_rft_cli_sample_only_writes_data_report_and_reuses_the_store(tmp_path, monkeypatch):
-    import rewardscale.cli as cli
+    import rewardscale.cli_common as cli_common
 
     data = arithmetic_file(tmp_path / "train.jsonl", n=3)
     answers = {json.loads(line)["chosen"] for line in data.read_text().splitlines()}
@@ -138,7 +138,7 @@ def test_rft_cli_sample_only_writes_data_report_and_reuses_the_store(tmp_path, m
         backends.append(backend)
         return GRM(backend, max_retries=0)
 
-    monkeypatch.setattr(cli, "build_grm", fake_build_grm)
+    monkeypatch.setattr(cli_common, "build_grm", fake_build_grm)
     out = tmp_path / "rft"
     args = ["train", "rft", "--data", str(data), "--model", "m", "--out", str(out), "--sample-only"]
     result = runner.invoke(app, args)

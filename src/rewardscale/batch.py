@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import RewardscaleError
 from .types import InvalidRequest, Request
 
 
-class InputError(ValueError):
+class InputError(RewardscaleError, ValueError):
     """A malformed input line: the message names the file, the line and the field."""
 
 

@@ -18,10 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import RewardscaleError
+
 GOOD_THRESHOLD = 6  # a binary "good" single response must score >= 6 (the 6-8 band and above)
 
 
-class InvalidLabel(ValueError):
+class InvalidLabel(RewardscaleError, ValueError):
     """A label that does not fit its request (wrong field for n, index or rating out of range)."""
 
 

@@ -6,10 +6,9 @@ failures (bounded) -> vote. Every step is a plain function from the modules besi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from . import plan as planning
 from .backends.base import Backend, Completion, GenerationRequest
@@ -28,7 +27,6 @@ from .verdict import (
 from .vote import check_k_meta, default_k_meta, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
-T = TypeVar("T")
 SCORE_MODES = ("integer", "expected")
 TOP_LOGPROBS = 20  # alternatives per token in expected mode (all of 1..10 fit)
 
@@ -63,14 +61,6 @@ class _Pending:
     spent: int = 0
 
 
-def _to_original(shown: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...]:
-    """Values in shown order -> the same values in original response order."""
-    original: list[T] = list(shown)
-    for pos, orig in enumerate(permutation):
-        original[orig] = shown[pos]
-    return tuple(original)
-
-
 def with_q(judgments: Sequence[Sequence[Judgment]], qs: Sequence[Sequence[float | None]]) -> list[list[Judgment]]:
     """The judgments with their meta RM scores recorded (`Judgment.q`)."""
     if len(qs) != len(judgments) or any(len(a) != len(b) for a, b in zip(qs, judgments)):
@@ -79,8 +69,8 @@ def with_q(judgments: Sequence[Sequence[Judgment]], qs: Sequence[Sequence[float 
 
 
 def retry_seed(spec: SampleSpec, attempt: int) -> int:
-    h = hashlib.sha256(f"{spec.seed}:{spec.slot}:{attempt}".encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+    """The seed of a sample's retry (one prompt per sample, so its slot is part of it)."""
+    return planning.derive_seed(spec.seed, spec.slot, attempt)
 
 
 class GRM:
@@ -318,7 +308,7 @@ class GRM:
             return replace(j, note=f"{j.note}; verdict pass failed: {res.error}".lstrip("; "))
         if j.valid:
             exp = expected_scores(res.logprobs or (), request.n)
-            return replace(j, expected=None if exp is None else _to_original(exp, p.spec.permutation))
+            return replace(j, expected=None if exp is None else p.spec.to_original(exp))
         text = vreq.prefix + res.text
         parsed = parse(text, request.n, "stop")
         if parsed.scores is None:
@@ -328,12 +318,12 @@ class GRM:
             j,
             status=Status.FORCED,
             text=text,
-            scores=_to_original(parsed.scores, p.spec.permutation),
+            scores=p.spec.to_original(parsed.scores),
             shown_scores=parsed.scores,
             principles=parsed.principles,
             critique=parsed.critique,
             note=f"forced after {j.status.value}: {j.note}",
-            expected=None if exp is None else _to_original(exp, p.spec.permutation),
+            expected=None if exp is None else p.spec.to_original(exp),
         )
 
     def _jobs(
@@ -367,7 +357,7 @@ class GRM:
                 spec=p.spec, status=Status.BACKEND_ERROR, text="", attempts=p.attempt, note=comp.error, tokens=tokens
             )
         parsed = parse(comp.text, request.n, comp.finish_reason, lenient=self.lenient)
-        scores = None if parsed.scores is None else _to_original(parsed.scores, p.spec.permutation)
+        scores = None if parsed.scores is None else p.spec.to_original(parsed.scores)
         return Judgment(
             spec=p.spec,
             status=parsed.status,

@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from .types import Request, SampleSpec
 
 
+def derive_seed(base: int | str, *tags: object) -> int:
+    """A 31-bit seed for (base, *tags), the same in every process (sha256 of "base:tag:...", not
+    Python's salted `hash()`), so a derived seed, and the store key it feeds, never drifts."""
+    h = hashlib.sha256(":".join(str(part) for part in (base, *tags)).encode()).digest()
+    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+
+
 def request_seed(request: Request, seed: int) -> int:
     """A per-request seed derived from the content, so plans don't depend on batch order."""
     h = hashlib.sha256(repr((seed, request.messages, request.responses)).encode()).digest()
@@ -51,6 +58,20 @@ def plan(n: int, k: int, seed: int = 0, shuffle: bool = True) -> list[SampleSpec
         slots[perm] = slot + 1
         specs.append(SampleSpec(index=i, permutation=perm, seed=_group_seed(seed, g), group=g, slot=slot))
     return specs
+
+
+def balanced_permutations(sizes: Sequence[int], seed: int = 0) -> list[tuple[int, ...]]:
+    """One permutation per item (`sizes[i]`: its number of responses), position-balanced across
+    the items of one size, as `plan` balances k samples: each block of n same-size items shows
+    every response in every position once. For data that shows each item once (RL prompts)."""
+    by_size: dict[int, list[int]] = {}
+    for i, n in enumerate(sizes):
+        by_size.setdefault(n, []).append(i)
+    out: list[tuple[int, ...]] = [()] * len(sizes)
+    for n, items in by_size.items():
+        for i, spec in zip(items, plan(n, len(items), seed=derive_seed(seed, "balanced", n))):
+            out[i] = spec.permutation
+    return out
 
 
 def _group_seed(seed: int, group: int) -> int:

@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .backends.base import Backend, BackendError, Completion, GenerationRequest, failed
+from .errors import RewardscaleError
+from .plan import derive_seed
 from .redact import redact_argv
 from .types import Sampling
 from .verdict import TokenLogprobs, VerdictCompletion, VerdictRequest
@@ -122,14 +124,13 @@ def _logprobs_from_json(text: str | None) -> tuple[TokenLogprobs, ...] | None:
 
 def topup_seed(seed: int, first_missing: int) -> int:
     """Seed for completions [first_missing, n) of a partly stored job: fresh, not repeats."""
-    h = hashlib.sha256(f"topup:{seed}:{first_missing}".encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+    return derive_seed("topup", seed, first_missing)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class StoreError(RuntimeError):
+class StoreError(RewardscaleError, RuntimeError):
     """The sample store cannot be used (not a SQLite file, read-only, disk full); the message
     names the file and what to do."""
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any, TypeVar, Union
+
+from .errors import RewardscaleError
 
 Message = dict[str, str]
 Query = Union[str, Sequence[Message]]
 
 ROLES = ("system", "user", "assistant")
+T = TypeVar("T")
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(RewardscaleError, ValueError):
     """A request that cannot be scored (no responses, bad roles, empty text...)."""
 
 
@@ -133,6 +136,31 @@ class SampleSpec:
     seed: int
     group: int = 0
     slot: int = 0
+
+    def to_original(self, shown: Sequence[T]) -> tuple[T, ...]:
+        """Values in shown order (as the judge wrote them) -> the same values in original order."""
+        return to_original(shown, self.permutation)
+
+    def to_shown(self, original: Sequence[T]) -> tuple[T, ...]:
+        """Values in original response order -> the same values in the order this sample showed."""
+        return to_shown(original, self.permutation)
+
+
+def to_original(shown: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...]:
+    """`shown[p]` belongs to response `permutation[p]`: put each value at its original index."""
+    if len(shown) != len(permutation):
+        raise ValueError(f"{len(shown)} values for a permutation of {len(permutation)} responses")
+    original: list[T] = list(shown)
+    for pos, orig in enumerate(permutation):
+        original[orig] = shown[pos]
+    return tuple(original)
+
+
+def to_shown(original: Sequence[T], permutation: Sequence[int]) -> tuple[T, ...]:
+    """The inverse of `to_original`: position p gets the value of response `permutation[p]`."""
+    if len(original) != len(permutation):
+        raise ValueError(f"{len(original)} values for a permutation of {len(permutation)} responses")
+    return tuple(original[orig] for orig in permutation)
 
 
 class Status(str, Enum):
@@ -256,18 +284,25 @@ class Reward:
         n = sum(j.valid for j in self.voters)
         return [r / n if n else None for r in self.rewards]
 
-    def to_dict(self, samples: bool = True) -> dict[str, Any]:
+    def to_dict(self, samples: bool = True, request: bool = True) -> dict[str, Any]:
+        """The one JSON shape of a Reward (CLI output, the server's results, the integrations):
+        per-response Voting@k sums and mean 1..10 scores, the best response, tie-aware win
+        probabilities, valid/abstained counts; MetaRM@k adds `k_meta` and `selected` (positions
+        of the samples that voted). `request=False` leaves the scored request out (the server's
+        results: the caller sent it), `samples=False` the samples."""
         d: dict[str, Any] = {
             "id": self.request.id,
             "rewards": self.rewards,
+            "mean_scores": self.mean_scores,
             "best": self.best,
             "win_prob": self.win_prob,
             "k": self.k,
             "method": self.method,
             "n_valid": self.n_valid,
             "n_abstained": self.n_abstained,
-            "request": self.request.to_dict(),
         }
+        if request:
+            d["request"] = self.request.to_dict()
         if self.k_meta is not None:
             d["k_meta"] = self.k_meta
             d["selected"] = self.selected
@@ -277,6 +312,7 @@ class Reward:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reward:
+        """The Reward `to_dict` wrote (with its request); `mean_scores` is derived, so not read."""
         return cls(
             request=Request.from_dict(d["request"]),
             rewards=list(d["rewards"]),

@@ -72,7 +72,7 @@ def verdict_report(rewards: Iterable[Reward | Sequence[Judgment]]) -> VerdictRep
     multi = [j for j in samples if j.valid and j.shown_scores is not None and len(j.shown_scores) >= 2]
     ties = [_top_shared(j.shown_scores) for j in multi]  # type: ignore[arg-type]
     with_exp = [j for j in multi if j.expected is not None]
-    exp_shown = [[j.expected[o] for o in j.spec.permutation] for j in with_exp]  # type: ignore[index]
+    exp_shown = [j.spec.to_shown(j.expected) for j in with_exp]  # type: ignore[arg-type]
     untied = [j.shown_scores for j, t in zip(multi, ties) if not t]
     first_wins = sum(s[0] == max(s) for s in untied)  # type: ignore[index]
     exp_untied = [s for s in exp_shown if not _top_shared(s)]

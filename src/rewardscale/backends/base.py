@@ -9,14 +9,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ..errors import RewardscaleError
 from ..types import Message, Sampling
 
 
-class BackendError(RuntimeError):
+class BackendError(RewardscaleError, RuntimeError):
     """The backend as a whole cannot serve (unreachable server, engine missing, model failed)."""
 
 
-class MissingExtra(ImportError):
+class MissingExtra(RewardscaleError, ImportError):
     """An optional engine is not installed; the message names the pip extra that brings it."""
 
     def __init__(self, module: str, extra: str):

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ..errors import RewardscaleError
 from ..types import Sampling
 from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar, verdict_regex
 from .base import BackendError, Completion, Deadline, GenerationRequest, Progress, current_deadline, failed
@@ -31,7 +32,7 @@ CANCELLED = "cancelled: the caller's deadline passed before the judge answered"
 T = TypeVar("T")
 
 
-class BadReply(ValueError):
+class BadReply(RewardscaleError, ValueError):
     """A 200 reply whose body is not a chat completion; retried like a 5xx."""
 
 

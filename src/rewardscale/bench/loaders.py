@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import RewardscaleError
 from ..types import InvalidRequest, Request
 from .examples import Example, Kind
 
 
-class SchemaError(ValueError):
+class SchemaError(RewardscaleError, ValueError):
     """A record that does not match the benchmark's schema (names file, record and field)."""
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import RewardscaleError
 from ..grm import GRM
 from ..types import Judgment
 from ..verdict import VerdictCompletion
@@ -55,7 +56,7 @@ def sample_benchmarks(
         at += len(b.examples)
 
 
-class NotStored(RuntimeError):
+class NotStored(RewardscaleError, RuntimeError):
     """Raised by `StoreOnly` when a sample is not in the store."""
 
 

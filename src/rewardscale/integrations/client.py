@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 
+from ..errors import RewardscaleError
 from ..types import Request
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUS = {408, 429, 502, 503, 504}
 
 
-class RewardServerError(RuntimeError):
+class RewardServerError(RewardscaleError, RuntimeError):
     """The reward server refused the call or could not be reached (after retries)."""
 
 
@@ -51,7 +52,7 @@ def _detail(response: httpx.Response) -> str:
 
 class RewardClient:
     """`RewardClient("http://host:8000").score(requests, k=4)` -> one result dict per request
-    (`rewards`, `mean_scores`, `best`, `win_prob`, `n_valid`, ...; see `serve.schema.summarize`).
+    (`rewards`, `mean_scores`, `best`, `win_prob`, `n_valid`, ...; see `Reward.to_dict`).
 
     `k_meta` (MetaRM@k voters; only for a server started with --meta-rm, which otherwise uses its
     default) is sent when given.

@@ -1,7 +1,7 @@
 """Where the integrations' rewards come from: a GRM in this process, or a reward server.
 
 Both give the same thing: `score(requests, k) -> [result dict]` (and `ascore`), one result per
-request in the server's wire format (`serve.schema.summarize`), so the TRL and verl code is the
+request in the server's wire format (`Reward.to_dict(request=False)`), so the TRL and verl code is the
 same either way.
 """
 
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..grm import GRM, SampleScorer
-from ..serve.schema import summarize
 from ..types import Request
 from .client import RewardClient
 
@@ -44,7 +43,7 @@ class LocalScorer:
     ) -> list[dict[str, Any]]:
         with self._lock:
             rewards = self.grm.score_batch(list(requests), k=k or self.k, meta_rm=self.meta_rm, k_meta=k_meta)
-        return [summarize(r) for r in rewards]
+        return [r.to_dict(samples=False, request=False) for r in rewards]
 
     async def ascore(
         self, requests: Sequence[Request], k: int | None = None, *, k_meta: int | None = None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..grm import GRM, SampleScorer
-from ..serve.schema import SCALES, Scale, scaled
+from ..scales import SCALES, Scale, scaled
 from ..vote import check_k_meta
 from .scorer import Scorer, make_scorer
 from .text import Grouped, group_by_prompt

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..serve.schema import SCALES, scaled
+from ..scales import SCALES, scaled
 from .client import RewardClient, default_url
 from .text import group_by_prompt
 

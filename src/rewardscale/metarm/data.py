@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..correctness import InvalidLabel, Label, is_correct
+from ..errors import RewardscaleError
 from ..types import InvalidRequest, Judgment, Request
 
 FORMAT_VERSION = 1
@@ -47,7 +48,7 @@ WEIGHTS = {"query": 0.15, "responses": 0.35, "principles": 0.15, "critique": 0.3
 MENTION = re.compile(r"\b([Rr]esponse)(\s*#?\s*)(\d+)\b")
 
 
-class MetaRMDataError(ValueError):
+class MetaRMDataError(RewardscaleError, ValueError):
     """Meta RM data that cannot be used: the message says which file, line and why."""
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import MissingExtra
+from ..errors import RewardscaleError
 from ..types import Judgment, Request
 from .data import DEFAULT_BUDGET_CHARS, FORMAT_VERSION, format_sample
 
@@ -36,7 +37,7 @@ class MissingMetaRMExtra(MissingExtra):
         )
 
 
-class NotAMetaRM(ValueError):
+class NotAMetaRM(RewardscaleError, ValueError):
     """A directory that is not a rewardscale meta RM (or is damaged)."""
 
 

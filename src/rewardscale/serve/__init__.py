@@ -6,15 +6,15 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from ..scales import SCALES, scaled
 from .config import ServerConfig
-from .schema import SCALES, scaled, summarize
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ..grm import GRM, SampleScorer
 
-__all__ = ["SCALES", "ServerConfig", "create_app", "require_extra", "run", "scaled", "summarize"]
+__all__ = ["SCALES", "ServerConfig", "create_app", "require_extra", "run", "scaled"]
 
 
 def require_extra() -> None:

@@ -33,14 +33,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
 from ..backends import BackendError
+from ..errors import RewardscaleError
 from ..grm import GRM, SampleScorer
+from ..scales import scaled
 from ..types import InvalidRequest, Request, Reward
 from . import openrlhf
 from .batcher import DynamicBatcher, Expired, QueueFull
 from .config import ServerConfig
 from .guard import Guard
 from .metrics import Metrics
-from .schema import scaled, summarize
 
 SCORE_FIELDS = {"requests", "k", "k_meta", "return_samples"}
 ENDPOINTS = {"/v1/score", "/get_reward", "/health", "/metrics"}
@@ -49,7 +50,7 @@ DISCONNECTED = 499  # nginx's code for a client that went away before the answer
 log = logging.getLogger("rewardscale.serve")
 
 
-class Disconnected(Exception):
+class Disconnected(RewardscaleError):
     """The client closed the connection before its call was answered."""
 
 
@@ -259,7 +260,7 @@ def create_app(
         out: dict[str, Any] = {"model": model, "k": k}
         if k_meta is not None:
             out["k_meta"] = k_meta
-        out["results"] = [summarize(r, samples=samples) for r in rewards]
+        out["results"] = [r.to_dict(samples=samples, request=False) for r in rewards]
         return JSONResponse(out)
 
     @app.post("/get_reward")
@@ -273,7 +274,7 @@ def create_app(
         except InvalidRequest as e:
             raise HTTPException(400, str(e)) from e
         check_limits(grouped.requests, "prompt group")
-        results = [summarize(r) for r in await score(request, grouped.requests, k, k_meta)]
+        results = [r.to_dict(samples=False, request=False) for r in await score(request, grouped.requests, k, k_meta)]
         chosen = [scaled(res, config.reward_scale) for res in results]  # type: ignore[arg-type]
         unit = [scaled(res, "unit") for res in results]
         rewards, scores, means, valid = [], [], [], []

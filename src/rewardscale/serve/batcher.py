@@ -29,6 +29,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
 from ..backends.base import BackendError, Deadline, deadline
+from ..errors import RewardscaleError
 from ..grm import GRM, SampleScorer
 from ..types import Judgment, Request, Reward, Status
 from ..vote import check_k_meta, default_k_meta
@@ -37,11 +38,11 @@ from .metrics import Metrics
 log = logging.getLogger("rewardscale.serve")
 
 
-class QueueFull(RuntimeError):
+class QueueFull(RewardscaleError, RuntimeError):
     """The queue cannot take a call's requests now; retry later."""
 
 
-class Expired(TimeoutError):
+class Expired(RewardscaleError, TimeoutError):
     """A call's deadline passed before its requests reached the backend."""
 
 

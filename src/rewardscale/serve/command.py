@@ -1,5 +1,5 @@
 """`rewardscale serve`: the CLI command (registered on the app in cli.py). Backend options are the
-same as `rewardscale score`'s and go through `cli.build_grm`."""
+same as `rewardscale score`'s and go through `cli_common.build_grm`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
+from .. import cli_common
 from ..backends import BACKENDS
+from ..cli_common import err, fail, load_meta_rm
 from ..cli_options import (
     ConstrainFormat,
     CritiqueBudget,
@@ -17,7 +19,7 @@ from ..cli_options import (
     UpstreamTimeout,
     VerdictConstraint,
 )
-from .schema import SCALES
+from ..scales import SCALES
 
 
 def serve(
@@ -79,7 +81,6 @@ def serve(
 ) -> None:
     """Serve the GRM over HTTP: /v1/score, OpenRLHF's /get_reward, /health, /metrics (MetaRM@k
     with --meta-rm)."""
-    from .. import cli
     from ..backends import MissingExtra
     from ..verdict import VerdictOptions
     from . import ServerConfig, require_extra, run
@@ -103,9 +104,9 @@ def serve(
             auth_token=auth_token or None,
         )
     except (MissingExtra, ValueError) as e:
-        cli.fail(str(e))
-    meta_rm = cli.load_meta_rm(meta_rm_path, k, k_meta)  # once, before the judge: a wrong dir fails fast
-    grm = cli.build_grm(
+        fail(str(e))
+    meta_rm = load_meta_rm(meta_rm_path, k, k_meta)  # once, before the judge: a wrong dir fails fast
+    grm = cli_common.build_grm(
         backend,
         model,
         base_url,
@@ -124,11 +125,11 @@ def serve(
     )
     meta = "" if meta_rm is None else f", MetaRM@k with {meta_rm_path} (k_meta={config.meta_default(k)})"
     guard = ", bearer token required" if config.auth_token else ""
-    cli.err.print(
+    err.print(
         f"serving {getattr(grm.backend, 'model_id', backend)} on http://{host}:{port} (k={k}{meta}, "
         f"max batch {max_batch}, queue {max_queue}{guard})",
         markup=False,
     )
     if not config.auth_token and host not in ("127.0.0.1", "localhost", "::1"):
-        cli.err.print(f"warning: {host} is not loopback and no --auth-token is set: anyone who can reach it can score")
+        err.print(f"warning: {host} is not loopback and no --auth-token is set: anyone who can reach it can score")
     run(grm, config, host=host, port=port, log_level=log_level, meta_rm=meta_rm)

