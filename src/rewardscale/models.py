@@ -91,7 +91,20 @@ class EmbeddedAdapter:
     license: str = "Apache-2.0"
 
 
-ADAPTERS: dict[str, EmbeddedAdapter] = {}
+ADAPTERS: dict[str, EmbeddedAdapter] = {
+    a.name: a
+    for a in (
+        EmbeddedAdapter(
+            name="rewardscale-judge-1.5b",
+            description="SPCT pilot: RFT (LoRA r16, last 8 layers) on program-checked judge data",
+            base=BASE_MODEL,
+            filename="rewardscale-judge-1.5b.gguf",
+            size=10_559_200,
+            sha256="ce5bad04283c746bda6fa0ac95bf91b69a246985b627d47101648abbaac2e3e9",
+            card="rewardscale-judge-1.5b.md",
+        ),
+    )
+}
 DEFAULT_MODEL = BASE_MODEL
 
 

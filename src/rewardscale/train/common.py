@@ -69,6 +69,8 @@ def trainer_args(opts: TrainOptions, out: Path) -> dict[str, Any]:
         "disable_tqdm": False,
         "report_to": "none",
         "model_init_kwargs": {"dtype": dtype_name(opts.dtype)},
+        # TRL turns bf16 autocast on by default; a float32 run must really compute in float32
+        "bf16": dtype_name(opts.dtype) == "bfloat16",
         "use_cpu": not torch.cuda.is_available(),
     }
 
