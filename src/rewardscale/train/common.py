@@ -76,7 +76,7 @@ def trainer_args(opts: TrainOptions, out: Path) -> dict[str, Any]:
 
 
 def dtype_name(dtype: str) -> str:
-    """'auto' -> bfloat16 (3-4x faster than fp32 on this CPU, the GPU norm); else the name given."""
+    """'auto' -> bfloat16 (the GPU norm; AVX2-only CPUs want float32: bf16 matmuls are slow there)."""
     return "bfloat16" if dtype == "auto" else dtype
 
 

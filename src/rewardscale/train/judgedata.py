@@ -23,7 +23,7 @@ from typing import Any
 
 from ..backends.base import Backend, GenerationRequest
 from ..types import Sampling
-from .families import FAMILIES, Task, make_tasks, near_misses
+from .families import Task, make_tasks, near_misses
 
 DEV_CODE_FUNCS = frozenset({"factorial", "count_words"})  # dev-only code tasks: unseen functions
 # what the ANSWERING model is told (not part of the task the judge sees): short answers keep
@@ -223,18 +223,6 @@ def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     tmp.replace(path)
-
-
-__all__ = [
-    "FAMILIES",
-    "Graded",
-    "build_judge_data",
-    "build_records",
-    "grade",
-    "make_split_tasks",
-    "sample_responses",
-    "summarize",
-]
 
 
 def build_judge_data(
