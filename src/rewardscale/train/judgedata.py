@@ -24,6 +24,7 @@ from typing import Any
 from ..backends.base import Backend, GenerationRequest
 from ..types import Sampling
 from .families import Task, make_tasks, near_misses
+from .rft import read_jsonl
 
 DEV_CODE_FUNCS = frozenset({"factorial", "count_words"})  # dev-only code tasks: unseen functions
 # what the ANSWERING model is told (not part of the task the judge sees): short answers keep
@@ -209,11 +210,6 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out["by_shape"][shape] = out["by_shape"].get(shape, 0) + 1
     out["near_miss_pairs"] = sum("chosen" in r and r["origins"][1] == "near_miss" for r in records)
     return out
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
