@@ -176,11 +176,15 @@ def test_rft_resume_continues_sft_from_its_checkpoint_and_exports_a_gguf_adapter
     first = runner.invoke(app, [*base, "--max-steps", "2"])
     assert first.exit_code == 0, first.output
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    before = json.loads((out / "train_result.json").read_text())
     resumed = runner.invoke(app, [*base, "--max-steps", "4", "--resume", "--gguf-adapter"])
     assert resumed.exit_code == 0, resumed.output
     result = json.loads((out / "train_result.json").read_text())
     steps = [e["step"] for e in result["log"] if "loss" in e]
-    assert result["steps"] == 4 and steps == [3, 4]  # continued, not started again
+    # continued, not started again: this process ran steps 3-4; steps 1-2 come from the checkpoint
+    assert result["steps"] == 4 and result["steps_run"] == 2 and steps == [1, 2, 3, 4]
+    assert result["resumed_from"].endswith("checkpoint-2")
+    assert [e["loss"] for e in result["log"] if "loss" in e][:2] == [e["loss"] for e in before["log"] if "loss" in e]
     assert not (out / "model.safetensors").exists()  # --no-merge: adapter only
     cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert cfg["layers_to_transform"] == [1]  # the tiny model's last layer only

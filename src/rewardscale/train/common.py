@@ -80,6 +80,20 @@ def dtype_name(dtype: str) -> str:
     return "bfloat16" if dtype == "auto" else dtype
 
 
+def step_counter():
+    """A TrainerCallback that counts the optimizer steps run in this process, so a resumed run can
+    show it continued (the restored `log_history` also holds the steps before the checkpoint)."""
+    (transformers,) = require("transformers")
+
+    class StepCounter(transformers.TrainerCallback):
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.steps += 1
+
+    return StepCounter()
+
+
 def last_checkpoint(out: Path) -> str | None:
     """The newest trainer checkpoint under `out/checkpoints` (what `--resume` continues), or None."""
     ckpts = sorted(
@@ -124,6 +138,7 @@ class TrainResult:
     steps: int
     train_loss: float | None
     log: list[dict[str, Any]]
+    steps_run: int | None = None  # optimizer steps this process ran (a resumed run: only its own)
 
     @property
     def finite(self) -> bool:
@@ -149,7 +164,8 @@ def finish(trainer, tokenizer, out: Path, opts: TrainOptions, meta: dict[str, An
             merged.merge_and_unload().save_pretrained(out)
     log = [dict(e) for e in trainer.state.log_history]
     final = next((e for e in reversed(log) if "train_loss" in e), {})
-    result = TrainResult(str(out), trainer.state.global_step, final.get("train_loss"), log)
+    counted = [c.steps for c in trainer.callback_handler.callbacks if type(c).__name__ == "StepCounter"]
+    result = TrainResult(str(out), trainer.state.global_step, final.get("train_loss"), log, next(iter(counted), None))
     if main:
         (out / "train_result.json").write_text(json.dumps({**result.to_dict(), **meta}, indent=2, default=str))
     return result

@@ -19,7 +19,7 @@ from typing import Any
 from ..correctness import GOOD_THRESHOLD, Label, reward
 from ..template import parse
 from ..types import to_original
-from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, trainer_args
+from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, step_counter, trainer_args
 from .data import Example, training_prompts
 from .deps import require
 from .model import resolve_model
@@ -122,6 +122,7 @@ def train_grpo(
         train_dataset=data,
         processing_class=tokenizer,
         peft_config=peft_config(opts),
+        callbacks=[step_counter()],
     )
     trainer.train()
     meta = {"stage": "rl-grpo", "base_model": model, "examples": len(examples), "grpo": grpo.__dict__}

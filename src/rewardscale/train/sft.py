@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import TrainOptions, TrainResult, dtype_name, finish, last_checkpoint, peft_config, trainer_args
+from .common import (
+    TrainOptions,
+    TrainResult,
+    dtype_name,
+    finish,
+    last_checkpoint,
+    peft_config,
+    step_counter,
+    trainer_args,
+)
 from .deps import require
 from .model import resolve_model
 
@@ -47,7 +56,14 @@ def train_sft(
     policy = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     args = trl.SFTConfig(**kwargs, max_length=max_length, completion_only_loss=True)
     trainer = trl.SFTTrainer(
-        model=policy, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config(opts, n_layers)
+        model=policy,
+        args=args,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=peft_config(opts, n_layers),
+        callbacks=[step_counter()],
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(out) if resume else None)
-    return finish(trainer, tokenizer, out, opts, {"stage": "rft-sft", "base_model": model, "records": len(records)})
+    checkpoint = last_checkpoint(out) if resume else None
+    trainer.train(resume_from_checkpoint=checkpoint)
+    meta = {"stage": "rft-sft", "base_model": model, "records": len(records), "resumed_from": checkpoint}
+    return finish(trainer, tokenizer, out, opts, meta)
