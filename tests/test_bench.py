@@ -255,3 +255,29 @@ def test_stored_only_reports_on_complete_examples(tmp_path):
     assert res["partial"] == {"examples_complete": 3, "examples_total": 5}
     assert res["benchmarks"]["rewardbench"]["n_examples"] == 3
     assert "Partial report" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_expected_scores_get_their_own_curve_from_the_same_samples(tmp_path):
+    """Samples that carry expected scores (--score-mode expected) give Voting@k over them beside
+    the integer Voting@k: here the integers always tie and the expectations favour the good one."""
+    from rewardscale.bench.report import markdown
+
+    examples = load("generic", DATA / "generic.jsonl")[:2]  # ranking records (the third is binary)
+    bench = BenchData("generic", examples)
+    bench.judgments = []
+    for e in examples:
+        n = e.request.n
+        good = [6.5 if g else 4.5 for g in e.good]
+        bench.judgments.append(
+            [
+                Judgment(SampleSpec(s, tuple(range(n)), s), Status.OK, "", scores=(5,) * n, expected=tuple(good))
+                for s in range(2)
+            ]
+        )
+    res = evaluate([bench], [1, 2])["benchmarks"]["generic"]
+    assert res["curve_expected"]["2"]["score"] == 1.0
+    assert res["curve"]["2"]["score"] < 1.0  # integer ties: 1/#tied
+    assert "Integer vs expected scores" in markdown({"ks": [1, 2], "K": 2, "benchmarks": {"generic": res}})
+    for js in bench.judgments:  # without expected scores there is no such curve
+        js[:] = [Judgment(j.spec, j.status, "", scores=j.scores) for j in js]
+    assert "curve_expected" not in evaluate([bench], [1, 2])["benchmarks"]["generic"]

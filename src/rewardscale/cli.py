@@ -355,6 +355,7 @@ def bench(
     ),
     force_verdict: ForceVerdict = False,
     critique_budget: CritiqueBudget = None,
+    score_mode: ScoreMode = "integer",
     verdict_constraint: VerdictConstraint = "none",
     constrain_format: ConstrainFormat = False,
 ) -> None:
@@ -385,6 +386,7 @@ def bench(
             lenient=lenient,
             force_verdict=force_verdict,
             critique_budget=critique_budget,
+            score_mode=score_mode,
             constrain_format=constrain_format,
         )
     else:
@@ -400,9 +402,7 @@ def bench(
             max_retries,
             lenient,
             True,
-            verdict=VerdictOptions(
-                force_verdict, critique_budget, verdict_constraint=verdict_constraint, constrain_format=constrain_format
-            ),
+            verdict=VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
             threads=threads,
         )
     grm.store = open_store(store_path or out / "samples.sqlite", sys.argv)

@@ -70,6 +70,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("metarm"):
         lines += ["", *metarm_markdown(results)]
+    if any("curve_expected" in b for b in results["benchmarks"].values()):
+        lines += ["", *expected_markdown(results)]
     lines += ["", *compute_markdown(results)]
     lines += [
         "",
@@ -154,6 +156,30 @@ def _num(x: float | None, digits: int = 1) -> str:
 def _secs(x: float | None) -> str:
     """Seconds to 3 significant digits (a fake judge's milliseconds and a CPU judge's minutes)."""
     return "-" if x is None or x != x else f"{x:.3g}"
+
+
+def expected_markdown(results: dict[str, Any]) -> list[str]:
+    """Voting@k summing the judge's integer scores next to summing its expected scores
+    (probability-weighted over 1..10), from the same samples: which score mode to use."""
+    ks = [str(k) for k in results["ks"]]
+    lines = [
+        "## Integer vs expected scores (same samples)",
+        "",
+        "| benchmark | scores | " + " | ".join(f"Voting@{k}" for k in ks) + " |",
+        "|---|---|" + "---:|" * len(ks),
+    ]
+    for name, b in results["benchmarks"].items():
+        if "curve_expected" not in b:
+            continue
+        for label, curve in (("integer", b["curve"]), ("expected", b["curve_expected"])):
+            cells = [f"{pct(curve[k]['score'])} [{pct(curve[k]['ci'][0])}, {pct(curve[k]['ci'][1])}]" for k in ks]
+            lines.append(f"| {PRETTY.get(name, name)} | {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Expected scores: each response's score is the mean of 1..10 under the judge's probabilities at its "
+        "verdict (`--score-mode expected`), so two responses almost never tie.",
+    ]
+    return lines
 
 
 def compute_markdown(results: dict[str, Any]) -> list[str]:
@@ -349,6 +375,9 @@ def _curve(ax: Any, ks: list[int], b: dict[str, Any], label: str, color: str | N
     if "curve_metarm" in b:
         ym = [100 * b["curve_metarm"][str(k)]["score"] for k in ks]
         ax.plot(ks, ym, marker="^", linestyle="-.", color=color, label=f"{label} MetaRM@k")
+    if "curve_expected" in b:
+        ye = [100 * b["curve_expected"][str(k)]["score"] for k in ks]
+        ax.plot(ks, ye, marker="D", linestyle="--", color=color, label=f"{label} expected scores")
     return color
 
 

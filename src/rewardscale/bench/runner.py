@@ -101,13 +101,22 @@ def sample_stored_only(grm: GRM, benches: Sequence[BenchData], K: int) -> tuple[
     return kept, total
 
 
-def score_matrix(judgments: Sequence[Judgment], n: int) -> np.ndarray:
-    """(K, n) scores in original order, NaN rows for samples that abstained."""
+def score_matrix(judgments: Sequence[Judgment], n: int, expected: bool = False) -> np.ndarray:
+    """(K, n) scores in original order, NaN rows for samples that abstained. `expected`: the
+    probability-weighted scores of expected mode instead (NaN where a sample has none)."""
     m = np.full((len(judgments), n), np.nan)
     for i, j in enumerate(judgments):
-        if j.valid:
+        if j.valid and not expected:
             m[i] = j.scores
+        elif j.valid and j.expected is not None:
+            m[i] = j.expected
     return m
+
+
+def has_expected(judgments: Sequence[Sequence[Judgment]]) -> bool:
+    """Whether the samples carry expected scores (sampled with `--score-mode expected`)."""
+    valid = [j for js in judgments for j in js if j.valid]
+    return bool(valid) and all(j.expected is not None for j in valid)
 
 
 def shown_first(judgments: Sequence[Judgment]) -> np.ndarray:
@@ -372,7 +381,6 @@ def _evaluate_one(b: BenchData, ks: Sequence[int], seed: int, resamples: int) ->
     binary = all(e.kind is Kind.BINARY for e in b.examples)
     if not binary and any(e.kind is Kind.BINARY for e in b.examples):
         raise ValueError(f"{b.name}: binary and ranking examples cannot be mixed in one benchmark")
-    subsets = [e.subset for e in b.examples]
     res: dict[str, Any] = {
         "n_examples": len(b.examples),
         "metric": "roc_auc" if binary else "accuracy",
@@ -398,12 +406,26 @@ def _evaluate_one(b: BenchData, ks: Sequence[int], seed: int, resamples: int) ->
             )
             res["curve"][str(k)] = {"score": auc, "score_sampled": auc, "ci": list(ci), "exact": k == K}
         return res
+    res["curve"] = _ranking_curve(b, ks, seed, resamples, res)
+    if has_expected(b.judgments):  # the same samples, summing expected instead of integer scores
+        res["curve_expected"] = _ranking_curve(b, ks, seed, resamples, None, expected=True)
+    return res
+
+
+def _ranking_curve(
+    b: BenchData, ks: Sequence[int], seed: int, resamples: int, res: dict[str, Any] | None, expected: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Voting@k per k on a ranking benchmark (integer or `expected` scores); with `res`, also its
+    per-subset accuracies and the benchmark's own sections (RewardBench, RM-Bench)."""
+    K = max(ks)
+    subsets = [e.subset for e in b.examples]
     scorer = SCORERS.get(b.name, SCORERS["generic"])
     subs = np.array(subsets)
+    curve: dict[str, dict[str, Any]] = {}
     for k in ks:
         est = [
             voting_accuracy(
-                score_matrix(js[:K], e.request.n),
+                score_matrix(js[:K], e.request.n, expected),
                 np.array(e.good),
                 k,
                 seed=_seed(seed, e.id, k),
@@ -417,13 +439,15 @@ def _evaluate_one(b: BenchData, ks: Sequence[int], seed: int, resamples: int) ->
         ci = bootstrap_ci(
             lambda ix, acc=acc: scorer(acc[ix], subs[ix]), len(acc), seed=_seed(seed, b.name, k), resamples=resamples
         )
-        res["curve"][str(k)] = {
+        curve[str(k)] = {
             "score": scorer(acc, subsets),
             "score_sampled": scorer(sampled, subsets),
             "score_strict": scorer(strict, subsets),
             "ci": list(ci),
             "exact": all(x.exact for x in est),
         }
+        if res is None:
+            continue
         for s in dict.fromkeys(subsets):
             mask = subs == s
             res["subsets"].setdefault(s, {"n": int(mask.sum())})[str(k)] = float(acc[mask].mean())
@@ -432,4 +456,4 @@ def _evaluate_one(b: BenchData, ks: Sequence[int], seed: int, resamples: int) ->
         if b.name == "rm-bench" and all(e.style is not None for e in b.examples):
             res.setdefault("sections", {})[str(k)] = rm_bench_sections(acc, subsets)
             res.setdefault("style_matrix", {})[str(k)] = rm_bench_matrices(b.examples, acc)
-    return res
+    return curve

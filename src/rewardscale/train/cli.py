@@ -208,17 +208,21 @@ def rft(
         expected = len(examples) * n_samples
         with grm, open(samples_path, "w", encoding="utf-8") as trail, progress_bar(transient=False) as bar:
             task = bar.add_task("RFT samples generated (hinted draws extend the total)", total=expected, rate="")
-            generated = [0]
+            done, planned = [0], [expected]
             started = time.monotonic()
 
+            def on_more(n: int) -> None:
+                planned[0] += n
+                bar.update(task, total=planned[0])
+
             def on_generated(n: int) -> None:
-                generated[0] += n
-                bar.update(task, completed=generated[0], total=max(expected, generated[0]))
+                done[0] += n
+                bar.update(task, completed=done[0], total=planned[0])
                 if not bar.console.is_terminal:  # log lines off a TTY, with an ETA
-                    rate = generated[0] / max(1e-9, time.monotonic() - started)
-                    eta = max(0, expected - generated[0]) / rate if rate else float("inf")
-                    done = f"{generated[0]}/{expected}"
-                    console.print(f"RFT: {done} samples, {rate * 60:.1f}/min, ETA {eta / 60:.0f} min")
+                    # the rate counts what was generated, not what the store served
+                    rate = grm.store.stats.generated / max(1e-9, time.monotonic() - started)
+                    eta = f"{max(0, planned[0] - done[0]) / rate / 60:.0f} min" if rate else "?"
+                    console.print(f"RFT: {done[0]}/{planned[0]} samples, {rate * 60:.1f}/min generated, ETA {eta}")
 
             def on_sample(r: dict) -> None:
                 trail.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -226,7 +230,13 @@ def rft(
 
             try:
                 records, report = build_rft(
-                    grm, examples, n_samples=n_samples, hinted=hinted, on_sample=on_sample, progress=on_generated
+                    grm,
+                    examples,
+                    n_samples=n_samples,
+                    hinted=hinted,
+                    on_sample=on_sample,
+                    progress=on_generated,
+                    on_more=on_more,
                 )
             except BackendError as e:
                 fail(str(e))

@@ -89,10 +89,12 @@ def build_rft(
     batch: int = 64,
     on_sample: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    on_more: Callable[[int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], RFTReport]:
     """Sample, judge against the labels, keep/drop; return (SFT records, report).
 
-    `on_sample` receives every drawn sample's record (write them out to keep the audit trail).
+    `on_sample` receives every drawn sample's record (write them out to keep the audit trail);
+    `on_more(n)` is told when a hinted round adds n samples to the planned total.
     Requests go to the backend `batch` examples at a time.
     """
     report = RFTReport(examples=len(examples))
@@ -131,6 +133,8 @@ def build_rft(
             else:
                 report.dropped_no_correct += 1
         if retry:
+            if on_more:
+                on_more(len(retry) * n_samples)
             hints = [ex.label.best for ex in retry]
             drawn = grm.sample([ex.request for ex in retry], n_samples, progress, hints=hints)
             for ex, samples in zip(retry, drawn):
