@@ -3,6 +3,8 @@
 Writes, next to the data:
 - `rft_train.jsonl`: per family up to `--train-pairs` pairs (natural and near-miss alternating),
   `--train-lists` best-of-n lists and `--train-singles` single responses: the RFT examples.
+- `grounded_train.jsonl` (with `--grounded-pairs/--grounded-lists`): judge records for the
+  checker-grounded cold start (`rewardscale train grounded`), none of them an RFT example.
 - `dev_pairs.jsonl`: per family up to `--dev-pairs` pairs, half with a near miss, in the bench
   `generic` schema with `subset` = family: what raw and trained judges are measured on.
 
@@ -63,6 +65,8 @@ def main() -> None:
     ap.add_argument("--train-singles", type=int, default=2)
     ap.add_argument("--dev-pairs", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--grounded-pairs", type=int, default=0, help="Also write grounded_train.jsonl (cold start).")
+    ap.add_argument("--grounded-lists", type=int, default=0)
     a = ap.parse_args()
     train = stratify(read(a.data / "train.jsonl"), a.train_pairs, a.train_lists, a.train_singles, a.seed)
     dev = stratify(read(a.data / "dev.jsonl"), a.dev_pairs, 0, 0, a.seed)
@@ -72,6 +76,14 @@ def main() -> None:
     with open(a.data / "dev_pairs.jsonl", "w", encoding="utf-8") as f:
         for r in dev:
             f.write(json.dumps({**r, "subset": r["family"]}, ensure_ascii=False) + "\n")
+    if a.grounded_pairs or a.grounded_lists:  # cold-start SFT data, none of it an RFT example
+        used = {r["id"] for r in train}
+        rest = [r for r in read(a.data / "train.jsonl") if r["id"] not in used]
+        grounded = stratify(rest, a.grounded_pairs, a.grounded_lists, 0, a.seed + 1)
+        with open(a.data / "grounded_train.jsonl", "w", encoding="utf-8") as f:
+            for r in grounded:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        print(f"grounded_train.jsonl: {len(grounded)} judge records")
     counts = defaultdict(int)
     for r in train:
         counts[shape(r)] += 1

@@ -70,13 +70,19 @@ def _check_date(spec: dict[str, Any], text: str) -> bool:
     return bool(dates) and dates[-1] == spec["answer"]
 
 
-def _check_choice(spec: dict[str, Any], text: str) -> bool:
-    """Right when the LAST option named (whole word, any case) is the answer."""
+def last_option(options: list[str], text: str) -> str | None:
+    """The option named last in `text` (whole word, any case), or None."""
     last, where = None, -1
-    for option in spec["options"]:
+    for option in options:
         for m in re.finditer(rf"(?<!\w){re.escape(option)}(?!\w)", text, re.IGNORECASE):
             if m.start() > where:
                 last, where = option, m.start()
+    return last
+
+
+def _check_choice(spec: dict[str, Any], text: str) -> bool:
+    """Right when the LAST option named (whole word, any case) is the answer."""
+    last = last_option(spec["options"], text)
     return last is not None and last.lower() == str(spec["answer"]).lower()
 
 
@@ -207,6 +213,29 @@ CHECKERS: dict[str, Callable[[dict[str, Any], str], bool]] = {
     "code": _check_code,
     "rules": _check_rules,
 }
+
+
+def fmt_number(x: float) -> str:
+    """A number as a task writes it: 283, not 283.0; 2.5 as 2.5."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def stated_answer(spec: dict[str, Any], text: str) -> str | None:
+    """What a response answers, read the way its checker reads it (number, list, date, option),
+    or None when the kind has no single answer to quote or the response gives none."""
+    kind = spec.get("kind")
+    if kind == "number":
+        x = last_number(text)
+        return None if x is None else fmt_number(x)
+    if kind == "numbers":
+        lists = _LIST.findall(text)
+        return f"[{lists[-1].strip()}]" if lists else None
+    if kind == "date":
+        dates = _DATE.findall(text)
+        return dates[-1] if dates else None
+    if kind == "choice":
+        return last_option(spec["options"], text)
+    return None
 
 
 def check(spec: dict[str, Any], response: str) -> bool:

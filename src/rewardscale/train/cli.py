@@ -127,6 +127,34 @@ def data_cmd(
     console.print(json.dumps(card, indent=2))
 
 
+@app.command("grounded")
+def grounded_cmd(
+    data: Path = typer.Option(..., "--data", "-d", help="Judge data from `train data` (train.jsonl or a subset)."),
+    tasks: Path = typer.Option(..., "--tasks", help="The tasks file of that data (tasks.jsonl: check specs)."),
+    out: Path = typer.Option(..., "--out", "-o", help="SFT records to write (give it to `train rft --sft-data`)."),
+    one_order: bool = typer.Option(False, "--one-order", help="Pairs in one random order, not both."),
+    seed: int = SEED,
+) -> None:
+    """Checker-grounded critiques: SFT records whose completion states what a right answer must be,
+    whether each response is, and the scores; a cold start before RFT for small judges."""
+    from .critiques import grounded_records
+    from .families import Task
+    from .judgedata import write_jsonl
+    from .rft import read_jsonl
+
+    try:
+        by_id = {t.id: t for t in map(Task.from_dict, read_jsonl(tasks))}
+        records = read_jsonl(data)
+        missing = sorted({r["task"] for r in records} - set(by_id))
+    except (OSError, ValueError, KeyError) as e:
+        fail(f"cannot read the judge data: {e}")
+    if missing:
+        fail(f"{data}: {len(missing)} records name tasks not in {tasks} (first: {missing[0]})")
+    rows = grounded_records(records, by_id, seed=seed, both_orders=not one_order)
+    write_jsonl(out, rows)
+    console.print(f"wrote {out}: {len(rows)} grounded SFT records from {len(records)} judge records")
+
+
 @app.command()
 def rft(
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json file or datasets name[:split]."),

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .checkers import check, last_number
+from .checkers import check, fmt_number, last_number
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,6 @@ class Task:
 
 
 Maker = Callable[[random.Random], tuple[str, dict[str, Any], str | None, dict[str, Any]]]
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 # --- numeric families -------------------------------------------------------------------------
@@ -118,8 +114,8 @@ def units(rng: random.Random):
     big, small, factor = rng.choice(_UNITS)
     x = rng.choice([rng.randint(2, 48), rng.randint(2, 30) + 0.5])
     ans = x * factor
-    q = f"How many {small} are in {_num(x)} {big}?"
-    return q, {"kind": "number", "answer": ans}, f"{_num(x)} {big} is {_num(ans)} {small}.", {"answer": ans}
+    q = f"How many {small} are in {fmt_number(x)} {big}?"
+    return q, {"kind": "number", "answer": ans}, f"{fmt_number(x)} {big} is {fmt_number(ans)} {small}.", {"answer": ans}
 
 
 _WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -384,7 +380,7 @@ def _slip_number(text: str, rng: random.Random) -> str | None:
     if value is None:
         return None
     slip = value + rng.choice([-10, -2, -1, 1, 2, 10, 100])
-    return text[: m.start()] + _num(slip) + text[m.end() :]
+    return text[: m.start()] + fmt_number(slip) + text[m.end() :]
 
 
 def _break_rule(task: Task, good: str, rng: random.Random) -> str | None:
