@@ -48,6 +48,7 @@ def summary(folder: Path, origins: dict[str, list[str]]) -> dict:
         "K": ks[-1],
         "v1": curve[ks[0]],
         "vK": curve[ks[-1]],
+        "expected": bench.get("curve_expected"),
         "ties": bench["position_bias"]["ties_rate"],
         "own": statuses.get("ok", 0) / total if total else 0.0,
         "first_over_chance": bench["position_bias"].get("first_over_chance"),
@@ -82,6 +83,17 @@ def main() -> None:
             f"| {pct(vk['score'])} ({pct(vk['ci'][0])}-{pct(vk['ci'][1])}) | {pct(near[0])} (n={near[1]}) "
             f"| {pct(nat[0])} (n={nat[1]}) | {pct(r['ties'])} | {pct(r['own'])} | {r['first_over_chance']:.2f} |"
         )
+    with_expected = [r for r in rows if r["expected"]]
+    if with_expected:
+        print()
+        print(f"| judge (expected scores, same samples) | Voting@1 (95% CI) | Voting@{k} (95% CI) |")
+        print("|---|---|---|")
+        for r in with_expected:
+            e1, ek = r["expected"][str(min(map(int, r["expected"])))], r["expected"][str(k)]
+            print(
+                f"| {r['name']} | {pct(e1['score'])} ({pct(e1['ci'][0])}-{pct(e1['ci'][1])}) "
+                f"| {pct(ek['score'])} ({pct(ek['ci'][0])}-{pct(ek['ci'][1])}) |"
+            )
     families = sorted({f for r in rows for f in r["families"]})
     print()
     print(f"| judge | {' | '.join(families)} |")

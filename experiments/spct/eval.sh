@@ -6,7 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DEV=experiments/spct/data/dev_pairs.jsonl
 OUT=experiments/spct/results
-FLAGS="--k 1,2,4,8 --force-verdict --critique-budget 96 --max-tokens 160 --max-retries 1 --parallel 8 --seed 0 ${LIMIT:+--limit $LIMIT}"
-rewardscale bench generic --data $DEV --out $OUT/dev-raw --model qwen2.5-coder-1.5b-instruct-q4_k_m $FLAGS
-rewardscale bench generic --data $DEV --out $OUT/dev-spct --model "${JUDGE:-rewardscale-judge-1.5b}" $FLAGS
-python experiments/spct/compare.py $OUT/dev-raw $OUT/dev-spct | tee $OUT/compare.md
+# SCORE_MODE=expected also reports Voting@k over expected scores from the same samples.
+FLAGS="--k 1,2,4,8 --force-verdict --critique-budget 96 --max-tokens 160 --max-retries 1 --parallel 8 --seed 0"
+FLAGS="$FLAGS --score-mode ${SCORE_MODE:-integer} ${LIMIT:+--limit $LIMIT}"
+RAW=$OUT/dev-raw${SCORE_MODE:+-$SCORE_MODE}
+TRAINED=$OUT/${NAME:-dev-spct}${SCORE_MODE:+-$SCORE_MODE}
+# each judge keeps one store, so an expected-mode run reuses its integer run's critiques
+rewardscale bench generic --data $DEV --out $RAW --store $OUT/dev-raw/samples.sqlite \
+    --model qwen2.5-coder-1.5b-instruct-q4_k_m $FLAGS
+rewardscale bench generic --data $DEV --out $TRAINED --store $OUT/${NAME:-dev-spct}/samples.sqlite \
+    --model "${JUDGE:-rewardscale-judge-1.5b}" $FLAGS
+python experiments/spct/compare.py $RAW $TRAINED | tee $TRAINED/compare.md
