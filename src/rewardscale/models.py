@@ -117,6 +117,13 @@ def is_embedded(name: str) -> bool:
     return name in MODELS or name in ADAPTERS
 
 
+def store_id(name: str) -> str:
+    """The model id an embedded judge's samples are stored under: the name, and for an adapted
+    judge also the start of its adapter's sha256, so a new adapter under the same name is never
+    served the samples of the old one."""
+    return f"{name}@{ADAPTERS[name].sha256[:12]}" if name in ADAPTERS else name
+
+
 def adapter_path(name: str) -> Path:
     """The verified GGUF LoRA file of the adapted judge `name`."""
     adapter = ADAPTERS[name]

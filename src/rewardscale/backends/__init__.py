@@ -22,7 +22,7 @@ def make_backend(name: str, **options) -> Backend:
             options["lora"] = [*lora, *options.get("lora", ())]
         else:
             path = model
-        options.setdefault("model_id", model)
+        options.setdefault("model_id", models.store_id(model))
         return LlamaCppBackend(path, **options)
     if name == "openai":
         from .openai_http import OpenAIBackend
