@@ -24,6 +24,9 @@ from typing import Protocol, runtime_checkable
 from .types import Message, Sampling
 
 VERDICT_PREFIX = "Scores: \\boxed{"
+# How an OpenAI-compatible server constrains a forced verdict: llama.cpp server GBNF, vLLM / SGLang
+# regex, or not at all (`OpenAIBackend(verdict_constraint=...)`, `BackendConfig.verdict_constraint`).
+VERDICT_CONSTRAINTS = ("none", "grammar", "vllm", "sglang")
 
 # A trailing, incomplete or invalid verdict the judge started: cut it before forcing a new one.
 _LAST_LABEL = re.compile(r"Scores\s*:", re.IGNORECASE)
