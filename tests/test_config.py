@@ -4,11 +4,16 @@ keyword arguments build the same judge."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
+from typer.testing import CliRunner
 
-from rewardscale import GRM, RewardscaleError, Sampling
-from rewardscale.config import ConfigError, JudgeConfig
+from rewardscale import GRM, RewardscaleError, Sampling, cli, cli_common, config, models
+from rewardscale.backends import BackendError
+from rewardscale.backends.openai_http import OpenAIBackend
+from rewardscale.config import BackendConfig, ConfigError, JudgeConfig, build_backend
+from rewardscale.verdict import VerdictCompletion
 
 from .fakes import FakeBackend
 
@@ -17,6 +22,15 @@ class GrammarFake(FakeBackend):
     """A fake judge that decodes under a grammar (constrained format)."""
 
     grammar_generation = True
+
+
+class GrammarVerdictFake(GrammarFake):
+    """... and that can decode a constrained verdict (forced verdicts, expected scores)."""
+
+    verdict_constraint = "grammar"
+
+    def complete_verdicts(self, requests, sampling):
+        return [VerdictCompletion("5}" if r.n == 1 else ", ".join(["5"] * r.n) + "}", "stop") for r in requests]
 
 
 def test_defaults_reproduce_the_paper():
@@ -116,3 +130,103 @@ def test_the_default_judge_passes_its_settings_through(monkeypatch):
     assert built == [("llamacpp", {"model": None, "parallel": 2, "threads": None})]
     assert grm.config == JudgeConfig(seed=4, max_retries=0)
     assert grm.score("q", ["a", "bb"], k=2).rewards == [2.0, 4.0]
+
+
+# --- BackendConfig -> backend; the CLI's one road from flags to a judge ---
+
+
+def test_backend_config_validates_and_hides_its_key():
+    c = BackendConfig(kind="openai", model="m", base_urls="http://a/v1", api_key="sk-secret")
+    assert c.base_urls == ("http://a/v1",) and "sk-secret" not in repr(c)
+    assert BackendConfig(kind="openai", base_urls=["http://a/v1", "http://b/v1"]).base_urls == (
+        "http://a/v1",
+        "http://b/v1",
+    )
+    for bad, message in [
+        ({"kind": "vllm-offline"}, "unknown backend 'vllm-offline'; choose one of: llamacpp, openai, transformers"),
+        ({"verdict_constraint": "outlines"}, "unknown verdict constraint 'outlines'"),
+        ({"parallel": 0}, "parallel must be >= 1"),
+        ({"threads": 0}, "threads must be >= 1"),
+        ({"upstream_timeout": 0}, "upstream_timeout must be > 0"),
+        ({"upstream_retries": -1}, "upstream_retries must be >= 0"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            BackendConfig(**bad)
+    assert all(f.metadata.get("help") for f in dataclasses.fields(BackendConfig))
+
+
+def test_backend_config_gives_make_backend_its_options():
+    assert BackendConfig().model_id == models.DEFAULT_MODEL
+    assert BackendConfig(parallel=2, threads=1).options() == {
+        "model": models.DEFAULT_MODEL,
+        "parallel": 2,
+        "threads": 1,
+    }
+    assert BackendConfig(kind="transformers", model="./ckpt", parallel=2).options() == {"model": "./ckpt"}
+    assert BackendConfig(kind="transformers", model="./ckpt").model_id == "./ckpt"
+
+
+def test_build_backend_builds_the_openai_backend_it_describes():
+    cfg = BackendConfig(
+        kind="openai",
+        model="grm-27b",
+        base_urls=("http://gpu1:8000/v1/", "http://gpu2:8000/v1"),
+        api_key="k",
+        verdict_constraint="vllm",
+        upstream_timeout=30.0,
+        upstream_retries=1,
+    )
+    b = build_backend(cfg)
+    assert isinstance(b, OpenAIBackend)
+    assert b.base_urls == ["http://gpu1:8000/v1", "http://gpu2:8000/v1"] and b.model_id == cfg.model_id == "grm-27b"
+    assert (b.api_key, b.verdict_constraint, b.timeout, b.max_retries) == ("k", "vllm", 30.0, 1)
+    assert build_backend(dataclasses.replace(cfg, upstream_timeout=None)).timeout == 600.0
+    with pytest.raises(BackendError, match="--base-url"):
+        build_backend(BackendConfig(kind="openai", model="m"))
+    with pytest.raises(BackendError, match="--model"):
+        build_backend(BackendConfig(kind="transformers"))
+
+
+def test_build_grm_takes_a_backend_config_and_a_judge_config():
+    backend = BackendConfig(
+        kind="openai", model="m", base_urls=("http://127.0.0.1:9/v1",), verdict_constraint="grammar"
+    )
+    judge = JudgeConfig(seed=3, constrain_format=True, score_mode="expected")
+    grm = cli_common.build_grm(backend, judge)
+    assert grm.config is judge and isinstance(grm.backend, OpenAIBackend)
+    assert grm.backend.verdict_constraint == "grammar"
+    grm.close()
+
+
+def test_bench_stored_only_builds_its_judge_from_the_same_config(monkeypatch, tmp_path):
+    import rewardscale.bench as bench
+
+    seen = []
+
+    def fake_run_bench(grm, *args, **kwargs):
+        seen.append((type(grm.backend).__name__, grm.backend.model_id, grm.config))
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(config, "make_backend", lambda name, **options: GrammarVerdictFake())
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    args = ["bench", "rewardbench", "-d", "x.jsonl", "--out", str(tmp_path), "-m", "fake", "--seed", "4"]
+    args += ["--max-tokens", "300", "--force-verdict", "--critique-budget", "50", "--score-mode", "expected"]
+    args += ["--constrain-format", "--lenient", "--max-retries", "1", "--temperature", "0.7"]
+    for extra in ([], ["--stored-only"]):
+        assert CliRunner().invoke(cli.app, [*args, *extra]).exit_code == 2
+    (run_backend, run_id, run_cfg), (stored_backend, stored_id, stored_cfg) = seen
+    assert (run_backend, stored_backend) == ("GrammarVerdictFake", "StoreOnly") and run_id == stored_id == "fake"
+    assert (
+        stored_cfg
+        == run_cfg
+        == JudgeConfig(
+            sampling=Sampling(temperature=0.7, max_tokens=300),
+            seed=4,
+            max_retries=1,
+            lenient=True,
+            force_verdict=True,
+            critique_budget=50,
+            score_mode="expected",
+            constrain_format=True,
+        )
+    )

@@ -96,17 +96,6 @@ def forcing_prefix(text: str, cut: int | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class VerdictOptions:
-    """The verdict knobs as one value (CLI -> `build_grm`): see `GRM` and `OpenAIBackend`."""
-
-    force_verdict: bool = False
-    critique_budget: int | None = None
-    score_mode: str = "integer"
-    verdict_constraint: str = "none"  # openai backend only: none, grammar, vllm, sglang
-    constrain_format: bool = False
-
-
-@dataclass(frozen=True)
 class VerdictRequest:
     """Continue `prefix` (an assistant message ending in `Scores: \\boxed{`) after `messages`
     with a constrained verdict for `n` responses. `top_logprobs` > 0 asks for token logprobs."""
