@@ -230,3 +230,33 @@ def test_bench_stored_only_builds_its_judge_from_the_same_config(monkeypatch, tm
             constrain_format=True,
         )
     )
+
+
+# --- an option the backend cannot honour is refused, the same way for each of them ---
+
+
+@pytest.mark.parametrize(
+    "flag, option",
+    [
+        ("--force-verdict", "force_verdict"),
+        ("--score-mode=expected", "score_mode 'expected'"),
+        ("--constrain-format", "constrain_format"),
+    ],
+)
+def test_an_unconstrained_server_refuses_each_verdict_option_with_a_clear_error(flag, option):
+    unconstrained = OpenAIBackend("http://127.0.0.1:9/v1", "m")  # verdict_constraint none: nothing constrains
+    with pytest.raises(ConfigError, match=re.escape(option) + " needs a backend"):
+        JudgeConfig(**_setting(flag)).check(unconstrained)
+    JudgeConfig(**_setting(flag)).check(OpenAIBackend("http://127.0.0.1:9/v1", "m", verdict_constraint="vllm"))
+    args = ["score", "-q", "q", "-r", "a", "-r", "b", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"]
+    result = CliRunner().invoke(cli.app, [*args, "--model", "m", flag])
+    assert result.exit_code == 2, result.output
+    assert f"{option} needs a backend" in result.output and "verdict_constraint none" in result.output
+
+
+def _setting(flag: str) -> dict:
+    return {
+        "--force-verdict": {"force_verdict": True},
+        "--score-mode=expected": {"score_mode": "expected"},
+        "--constrain-format": {"constrain_format": True},
+    }[flag]

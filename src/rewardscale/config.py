@@ -80,8 +80,14 @@ class JudgeConfig:
             raise ConfigError(f"score_mode must be one of {', '.join(SCORE_MODES)}, got {self.score_mode!r}")
 
     def check(self, backend: object) -> None:
-        """Raise ConfigError for an option `backend` cannot honour (the one capability check)."""
+        """Raise ConfigError for an option `backend` cannot honour (the one capability check: a
+        setting is either used or refused, never silently dropped)."""
         constrained = "llamacpp; openai with verdict_constraint grammar, vllm or sglang"
+        if self.force_verdict and not can_force(backend):
+            raise ConfigError(
+                f"force_verdict needs a backend that decodes a constrained verdict ({constrained}); "
+                f"{_name(backend)} cannot: drop it (unparsed samples are then redrawn, up to max_retries)"
+            )
         if self.score_mode == "expected" and not can_force(backend):
             raise ConfigError(
                 f"score_mode 'expected' needs a backend that returns verdict logprobs ({constrained}); "

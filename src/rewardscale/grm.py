@@ -19,7 +19,6 @@ from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Statu
 from .verdict import (
     VerdictCompletion,
     VerdictRequest,
-    can_force,
     expected_scores,
     forcing_prefix,
     format_grammar,
@@ -137,13 +136,13 @@ class GRM:
 
     @property
     def forcing(self) -> bool:
-        """Whether samples without a verdict get a forced one (asked for, and the backend can)."""
-        return self.config.force_verdict and can_force(self.backend)
+        """Whether samples without a verdict get a forced one."""
+        return self.config.force_verdict
 
     @property
     def generation_sampling(self) -> Sampling:
-        """The sampling of the main generation: `critique_budget` caps it when forcing applies."""
-        return self.config.generation_sampling if self.forcing else self.config.sampling
+        """The sampling of the main generation: `critique_budget` caps it when forcing."""
+        return self.config.generation_sampling
 
     @classmethod
     def default(cls, model: str | None = None, parallel: int = 8, threads: int | None = None, **kwargs) -> GRM:
@@ -224,8 +223,7 @@ class GRM:
         number of slots (llama.cpp `parallel`), each group holds at most that many samples
         (at least one request). Otherwise one group: everything batched together."""
         slots = getattr(self.backend, "parallel", None)
-        needs_pass = self.forcing or self.score_mode == "expected"
-        if not needs_pass or not isinstance(slots, int) or slots < 1:
+        if not self.config.needs_verdict_pass or not isinstance(slots, int) or slots < 1:
             return [(0, n_requests)]
         per = max(1, slots // max(1, k))
         return [(lo, min(n_requests, lo + per)) for lo in range(0, n_requests, per)]
