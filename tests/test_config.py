@@ -39,6 +39,9 @@ def test_defaults_reproduce_the_paper():
     assert (c.seed, c.shuffle, c.max_retries, c.lenient) == (0, True, 2, False)
     assert (c.force_verdict, c.critique_budget, c.constrain_format, c.score_mode) == (False, None, False, "integer")
     assert all(f.metadata.get("help") for f in dataclasses.fields(JudgeConfig))  # every field says what it does
+    d = c.to_dict()  # JSON-ready, e.g. for a report's settings
+    assert d["sampling"] == {"temperature": 0.5, "top_p": 1.0, "max_tokens": 1024} and d["score_mode"] == "integer"
+    assert JudgeConfig(**{**d, "sampling": Sampling(**d["sampling"])}) == c
 
 
 @pytest.mark.parametrize(
@@ -106,6 +109,7 @@ def test_a_sampling_in_the_config_place_is_the_old_positional_sampling():
     assert grm.config == JudgeConfig(sampling=Sampling(max_tokens=8), max_retries=0)
     with pytest.raises(TypeError, match="sampling twice"):
         GRM(FakeBackend(), Sampling(), sampling=Sampling())
+    assert GRM(FakeBackend(), JudgeConfig(seed=2), sampling=None).config == JudgeConfig(seed=2)  # old default
 
 
 def test_unknown_keyword_is_a_type_error():

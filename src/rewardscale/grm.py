@@ -128,6 +128,8 @@ class GRM:
             if "sampling" in overrides:
                 raise TypeError("GRM() got sampling twice (positionally and as sampling=)")
             config, overrides = None, {"sampling": config, **overrides}
+        if "sampling" in overrides and overrides["sampling"] is None:  # the old `sampling=None`: the default
+            del overrides["sampling"]
         config = (config or JudgeConfig()).with_overrides(**overrides)
         config.check(backend)
         self.backend = backend
