@@ -349,9 +349,9 @@ def test_bench_rm_bench_and_judgebench_end_to_end(tmp_path):
 
 
 def test_cli_bench_runs_both_new_benchmarks(tmp_path, monkeypatch):
-    from rewardscale import cli, cli_common
+    from rewardscale import cli, config
 
-    monkeypatch.setattr(cli_common, "make_backend", lambda name, **options: FakeBackend(first_shown_bias))
+    monkeypatch.setattr(config, "make_backend", lambda name, **options: FakeBackend(first_shown_bias))
     monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
     runner = CliRunner()
     for name, file in (("rm-bench", "rm_bench.json"), ("judgebench", "judgebench.jsonl")):

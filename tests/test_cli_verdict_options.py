@@ -1,8 +1,7 @@
-"""`score`, `bench` and `serve` take the same verdict options and hand them to the judge unchanged."""
+"""`score`, `bench`, `serve` and `train rft` take the same verdict options and hand them to the
+judge unchanged, as one BackendConfig and one JudgeConfig."""
 
 from __future__ import annotations
-
-import inspect
 
 import pytest
 import typer
@@ -10,17 +9,16 @@ from typer.testing import CliRunner
 
 import rewardscale.cli as cli
 import rewardscale.cli_common as cli_common
-from rewardscale.verdict import VerdictOptions
+from rewardscale.config import BackendConfig, JudgeConfig
 
 
 @pytest.fixture
-def seen(monkeypatch) -> list[VerdictOptions]:
-    """The verdict options every `build_grm` call receives; the command stops there (exit 3)."""
-    calls: list[VerdictOptions] = []
-    signature = inspect.signature(cli_common.build_grm)
+def seen(monkeypatch) -> list[tuple[BackendConfig, JudgeConfig]]:
+    """The configs every `build_grm` call receives; the command stops there (exit 3)."""
+    calls: list[tuple[BackendConfig, JudgeConfig]] = []
 
-    def capture(*args, **kwargs):
-        calls.append(signature.bind(*args, **kwargs).arguments.get("verdict"))
+    def capture(backend: BackendConfig, judge: JudgeConfig):
+        calls.append((backend, judge))
         raise typer.Exit(3)
 
     monkeypatch.setattr(cli_common, "build_grm", capture)
@@ -48,7 +46,9 @@ FLAGS = [
 def test_verdict_options_reach_the_judge(seen, command, extra, want):
     result = CliRunner().invoke(cli.app, [*command, "--backend", "openai", *FLAGS, *extra])
     assert result.exit_code == 3, result.output
-    assert seen == [VerdictOptions(True, 64, want, "vllm", True)]
+    ((backend, judge),) = seen
+    assert backend.kind == "openai" and backend.verdict_constraint == "vllm"
+    assert judge == JudgeConfig(force_verdict=True, critique_budget=64, score_mode=want, constrain_format=True)
 
 
 def test_train_rft_can_force_verdicts(seen, tmp_path):
@@ -58,4 +58,6 @@ def test_train_rft_can_force_verdicts(seen, tmp_path):
     args = ["train", "rft", "--data", str(data), "--model", "m.gguf", "--out", str(tmp_path / "out")]
     result = CliRunner().invoke(cli.app, [*args, "--force-verdict", "--critique-budget", "200"])
     assert result.exit_code == 3, result.output
-    assert seen == [VerdictOptions(True, 200)]
+    ((backend, judge),) = seen
+    assert backend == BackendConfig(kind="llamacpp", model="m.gguf")
+    assert judge == JudgeConfig(force_verdict=True, critique_budget=200)

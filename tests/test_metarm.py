@@ -332,7 +332,7 @@ def test_cli_train_metarm_reports_data_errors(tmp_path):
 def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     import rewardscale.cli as cli
-    import rewardscale.cli_common as cli_common
+    import rewardscale.config as config
 
     samples = synthetic_samples(tmp_path / "samples.jsonl", examples=6, K=2)
     out = tmp_path / "meta"
@@ -341,7 +341,7 @@ def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert "validation AUC" in res.output and (out / "metrics.json").is_file()
 
-    monkeypatch.setattr(cli_common, "make_backend", lambda name, **kw: FakeBackend())
+    monkeypatch.setattr(config, "make_backend", lambda name, **kw: FakeBackend())
     monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
     base = ["score", "-q", "which?", "-r", "a long answer", "-r", "b", "-k", "4", "--no-store"]
     res = runner.invoke(cli.app, [*base, "--meta-rm", str(out), "--json", "--show-samples"])

@@ -142,7 +142,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 
 def test_cli_scores_a_file_and_resumes(tmp_path, monkeypatch):
-    from rewardscale import cli, cli_common
+    from rewardscale import cli, config
 
     backends = []
 
@@ -150,7 +150,7 @@ def test_cli_scores_a_file_and_resumes(tmp_path, monkeypatch):
         backends.append(FakeBackend(seeded_judge))
         return backends[-1]
 
-    monkeypatch.setattr(cli_common, "make_backend", fake_make_backend)
+    monkeypatch.setattr(config, "make_backend", fake_make_backend)
     monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
     inp = tmp_path / "req.jsonl"
     inp.write_text("\n".join(json.dumps(r.to_dict()) for r in REQUESTS[:5]) + "\n" + '{"query": "bad"}\n')

@@ -153,16 +153,23 @@ def test_without_forcing_or_capability_the_bounded_retry_applies():
     assert all(j.status is Status.NO_VERDICT and j.attempts == 3 for j in r.samples)
     plain = FakeBackend(rambler)
     assert not can_force(plain)
-    r = GRM(plain, force_verdict=True, max_retries=1).score("q", ["a", "b"], k=2)
+    r = GRM(plain, max_retries=1).score("q", ["a", "b"], k=2)
     assert len(plain.calls) == 2 and r.n_valid == 0
+
+
+def test_force_verdict_on_a_backend_that_cannot_force_is_an_error_not_a_no_op():
+    # like score_mode='expected': an option the backend cannot honour is refused at construction
+    with pytest.raises(ValueError, match="force_verdict needs a backend that decodes a constrained verdict"):
+        GRM(FakeBackend(rambler), force_verdict=True)
+    with pytest.raises(ValueError, match="force_verdict"):
+        GRM(FakeBackend(), force_verdict=True, critique_budget=64)
 
 
 def test_critique_budget_caps_generation_only_when_forcing_applies():
     backend = ForcingFake(rambler, finish_reason="length")
     GRM(backend, force_verdict=True, critique_budget=64).score("q", ["a", "b"], k=2)
     assert backend.samplings[-1].max_tokens == 64
-    plain = FakeBackend()
-    grm = GRM(plain, force_verdict=True, critique_budget=64)
+    grm = GRM(ForcingFake(), critique_budget=64)  # not forcing: the budget does not apply
     assert grm.generation_sampling.max_tokens == grm.sampling.max_tokens
     with pytest.raises(ValueError):
         GRM(backend, critique_budget=0)

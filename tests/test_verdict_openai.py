@@ -86,11 +86,14 @@ def test_llamacpp_server_gets_a_grammar_and_its_echoed_prefix_is_stripped():
     assert "root ::=" in body["grammar"] and "continue_final_message" not in body
 
 
-def test_no_constraint_means_bounded_retries():
+def test_no_constraint_means_no_forcing_and_bounded_retries():
     server = JudgeServer()
     b = backend(server, "none")
     assert not can_force(b)
-    r = GRM(b, force_verdict=True, max_retries=1).score("q", ["a", "b"], k=1)
+    # --backend openai --force-verdict with the default constraint used to do nothing, silently
+    with pytest.raises(ValueError, match=r"force_verdict needs .*OpenAIBackend \(verdict_constraint none\)"):
+        GRM(b, force_verdict=True)
+    r = GRM(b, max_retries=1).score("q", ["a", "b"], k=1)
     assert r.samples[0].status is Status.TRUNCATED and len(server.bodies) == 2  # two generations
     assert all(m["role"] != "assistant" for body in server.bodies for m in body["messages"])
     with pytest.raises(BackendError, match="verdict constraint"):

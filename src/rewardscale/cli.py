@@ -30,12 +30,12 @@ from .cli_options import (
     UpstreamTimeout,
     VerdictConstraint,
 )
+from .config import BackendConfig, JudgeConfig
 from .grm import GRM
 from .serve.command import serve as serve_command
 from .store import SampleStore, StoreError
 from .train.cli import app as train_app
-from .types import InvalidRequest, Request, Reward, Sampling
-from .verdict import VerdictOptions
+from .types import InvalidRequest, Request, Reward
 from .verdict_report import verdict_report
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -171,22 +171,30 @@ def score(
 ) -> None:
     """Score responses to one query (--query/--messages), or many from a JSONL file, with Voting@k
     (or MetaRM@k with --meta-rm)."""
-    options = (
-        backend,
-        model,
-        base_url,
-        api_key,
-        parallel,
-        temperature,
-        max_tokens,
-        seed,
-        max_retries,
-        lenient,
-        shuffle,
-        VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
-        threads,
-        upstream_timeout,
-        upstream_retries,
+    configs = (
+        cli_common.backend_config(
+            kind=backend,
+            model=model,
+            base_urls=tuple(base_url),
+            api_key=api_key,
+            parallel=parallel,
+            threads=threads,
+            verdict_constraint=verdict_constraint,
+            upstream_timeout=upstream_timeout,
+            upstream_retries=upstream_retries,
+        ),
+        cli_common.judge_config(
+            temperature,
+            max_tokens,
+            seed=seed,
+            max_retries=max_retries,
+            lenient=lenient,
+            shuffle=shuffle,
+            force_verdict=force_verdict,
+            critique_budget=critique_budget,
+            score_mode=score_mode,
+            constrain_format=constrain_format,
+        ),
     )
     meta_rm = load_meta_rm(meta_rm_path, k, k_meta)
     if input_path is not None:
@@ -201,7 +209,7 @@ def score(
             skip_invalid,
             with_samples,
             k,
-            options,
+            configs,
             meta_rm,
             k_meta,
         )
@@ -212,7 +220,7 @@ def score(
         request = Request.make(query if messages is None else read_messages(messages), response)
     except InvalidRequest as e:
         fail(f"{e} (pass responses with --response/-r, once per response)")
-    grm = cli_common.build_grm(*options)
+    grm = cli_common.build_grm(*configs)
     if store_path is not None and not no_store:
         grm.store = open_store(store_path, sys.argv)
     with grm, progress_bar() as bar:
@@ -258,7 +266,7 @@ def score_file(
     skip_invalid: bool,
     with_samples: bool,
     k: int,
-    options: tuple,
+    configs: tuple[BackendConfig, JudgeConfig],
     meta_rm=None,
     k_meta: int | None = None,
 ) -> None:
@@ -275,7 +283,7 @@ def score_file(
         err.print(f"[yellow]skipped[/] {escape(str(e))}")
     if not requests:
         fail(f"{input_path}: no valid requests")
-    grm = cli_common.build_grm(*options)
+    grm = cli_common.build_grm(*configs)
     store = open_store(store_path, sys.argv) if store_path else None
     grm.store = store
     with grm, progress_bar(transient=False) as bar:
@@ -372,39 +380,36 @@ def bench(
     except ValueError as e:
         fail(str(e))
     meta_rm = load_meta_rm(meta_rm_path, None, k_meta)
-    if stored_only:  # no engine: read the store under the same model id and sampling settings
+    backend_cfg = cli_common.backend_config(
+        kind=backend,
+        model=model,
+        base_urls=tuple(base_url),
+        api_key=api_key,
+        parallel=parallel,
+        threads=threads,
+        verdict_constraint=verdict_constraint,
+    )
+    judge_cfg = cli_common.judge_config(
+        temperature,
+        max_tokens,
+        seed=seed,
+        max_retries=max_retries,
+        lenient=lenient,
+        force_verdict=force_verdict,
+        critique_budget=critique_budget,
+        score_mode=score_mode,
+        constrain_format=constrain_format,
+    )
+    if stored_only:  # no engine: read the store under the same model id and the same judge settings
         from .bench.runner import StoreOnly
 
-        # the same settings as the run give the same keys: the token limit (capped by the critique
-        # budget when forcing), the grammar, and the forced verdicts (stored since they are decoded)
-        engine = StoreOnly(model or models.DEFAULT_MODEL)
-        grm = GRM(
-            engine,
-            sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
-            seed=seed,
-            max_retries=max_retries,
-            lenient=lenient,
-            force_verdict=force_verdict,
-            critique_budget=critique_budget,
-            score_mode=score_mode,
-            constrain_format=constrain_format,
-        )
+        # the same JudgeConfig as the run gives the same keys: the token limit (capped by the
+        # critique budget when forcing), the grammar, and the forced verdicts (stored since decoded)
+        if backend_cfg.model_id is None:
+            fail("--stored-only needs --model: the model the stored samples were drawn with")
+        grm = GRM(StoreOnly(backend_cfg.model_id), judge_cfg)
     else:
-        grm = cli_common.build_grm(
-            backend,
-            model,
-            base_url,
-            api_key,
-            parallel,
-            temperature,
-            max_tokens,
-            seed,
-            max_retries,
-            lenient,
-            True,
-            verdict=VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
-            threads=threads,
-        )
+        grm = cli_common.build_grm(backend_cfg, judge_cfg)
     grm.store = open_store(store_path or out / "samples.sqlite", sys.argv)
     try:
         baselines = make_baselines(baseline, grm)

@@ -5,6 +5,7 @@ command modules (cli, serve.command, train.cli) import from here, never from eac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -19,16 +20,16 @@ from rich.progress import (
 )
 
 from . import models
-from .backends import BACKENDS, BackendError, MissingExtra, make_backend
+from .backends import BackendError, MissingExtra
+from .config import BackendConfig, JudgeConfig, build_backend
 from .grm import GRM
 from .types import Sampling
-from .verdict import VerdictOptions
 
 console = Console()
 err = Console(stderr=True)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print `message` as an error (verbatim: a path with `[/]` or the advice `rewardscale[serve]`
     is not rich markup) and exit with `code`."""
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
@@ -50,62 +51,40 @@ def progress_bar(transient: bool = True) -> Progress:
     )
 
 
-def build_grm(
-    backend: str,
-    model: str | None,
-    base_url: list[str],
-    api_key: str | None,
-    parallel: int,
-    temperature: float,
-    max_tokens: int,
-    seed: int,
-    max_retries: int,
-    lenient: bool,
-    shuffle: bool,
-    verdict: VerdictOptions | None = None,
-    threads: int | None = None,
-    upstream_timeout: float | None = None,
-    upstream_retries: int = 5,
-) -> GRM:
-    """One place that turns CLI options into a GRM (shared by every command). `upstream_timeout`
-    (seconds per HTTP attempt, default 600) and `upstream_retries` apply to the openai backend."""
-    verdict = verdict or VerdictOptions()
-    if backend not in BACKENDS:
-        fail(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    options: dict = {}
-    if backend == "llamacpp":
-        name = model or models.DEFAULT_MODEL
+def backend_config(**settings) -> BackendConfig:
+    """`BackendConfig(**settings)` from a command's flags, or exit with its validation error."""
+    try:
+        return BackendConfig(**settings)
+    except ValueError as e:
+        fail(str(e))
+
+
+def judge_config(temperature: float, max_tokens: int, **settings) -> JudgeConfig:
+    """`JudgeConfig` from a command's flags (`--temperature`, `--max-tokens` make its Sampling),
+    or exit with its validation error."""
+    try:
+        return JudgeConfig(sampling=Sampling(temperature=temperature, max_tokens=max_tokens), **settings)
+    except ValueError as e:
+        fail(str(e))
+
+
+def build_grm(backend: BackendConfig, judge: JudgeConfig) -> GRM:
+    """The one place the commands turn their settings into a GRM: assembles an embedded model on
+    first use (with a progress bar), builds the backend (`config.build_backend`) and the judge
+    (`GRM(engine, judge)`, which checks the settings against the backend), or exits with a clear
+    error."""
+    if backend.kind == "llamacpp":
+        name = backend.model_id
         if models.is_embedded(name) and not models.is_assembled(name):
             prepare_model(name)
-        options = {"model": name, "parallel": parallel}
-        if threads:
-            options["threads"] = threads
-    elif backend == "openai":
-        options = {"base_url": base_url, "model": model, "api_key": api_key}
-        options["verdict_constraint"] = verdict.verdict_constraint
-        options["timeout"] = upstream_timeout or 600.0
-        options["max_retries"] = upstream_retries
-    elif backend == "transformers":
-        options = {"model": model}
     try:
-        engine = make_backend(backend, **options)
+        engine = build_backend(backend)
     except (BackendError, MissingExtra, models.ModelUnavailable) as e:
         fail(str(e))
-    sampling = Sampling(temperature=temperature, max_tokens=max_tokens)
     try:
-        return GRM(
-            engine,
-            sampling=sampling,
-            seed=seed,
-            max_retries=max_retries,
-            lenient=lenient,
-            shuffle=shuffle,
-            force_verdict=verdict.force_verdict,
-            critique_budget=verdict.critique_budget,
-            score_mode=verdict.score_mode,
-            constrain_format=verdict.constrain_format,
-        )
+        return GRM(engine, judge)
     except ValueError as e:
+        engine.close()
         fail(str(e))
 
 

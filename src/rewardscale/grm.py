@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import plan as planning
 from .backends.base import Backend, Completion, GenerationRequest
+from .config import JudgeConfig
 from .store import SampleStore, stored_generate, stored_verdicts
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
 from .verdict import (
     VerdictCompletion,
     VerdictRequest,
-    can_constrain_format,
-    can_force,
     expected_scores,
     forcing_prefix,
     format_grammar,
@@ -27,7 +26,6 @@ from .verdict import (
 from .vote import check_k_meta, default_k_meta, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
-SCORE_MODES = ("integer", "expected")
 TOP_LOGPROBS = 20  # alternatives per token in expected mode (all of 1..10 fit)
 
 
@@ -73,80 +71,80 @@ def retry_seed(spec: SampleSpec, attempt: int) -> int:
     return planning.derive_seed(spec.seed, spec.slot, attempt)
 
 
+class _Setting:
+    """A read-only GRM attribute that reads its `JudgeConfig` field (`grm.seed` is `grm.config.seed`)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, grm: GRM | None, owner: type | None = None):
+        if grm is None:
+            return self
+        return getattr(grm.config, self.name)
+
+    def __set__(self, grm: GRM, value: object) -> None:
+        raise AttributeError(
+            f"GRM.{self.name} is read from GRM.config; build the judge with the setting changed: "
+            f"GRM(backend, dataclasses.replace(grm.config, {self.name}=...))"
+        )
+
+
 class GRM:
     """A pointwise generative reward model with inference-time scaling (Voting@k).
 
     backend: anything implementing `rewardscale.backends.Backend`.
-    sampling: decoding parameters (paper: temperature 0.5).
-    max_retries: how many times a sample whose output does not parse is drawn again before it
-        abstains from the vote.
-    lenient: accept near-miss verdicts (status RECOVERED) instead of failing them.
-    seed: base seed for permutations, sampling and tie-breaks; same seed, same plan.
-    shuffle: show responses in position-balanced shuffled orders (the paper's default).
+    config: a `rewardscale.config.JudgeConfig`, the judge's settings (sampling, seed, shuffle,
+        retries, lenient parsing, forced verdicts, critique budget, constrained format, score
+        mode); see its fields. Checked against the backend here (`JudgeConfig.check`): an option
+        the backend cannot honour raises ConfigError (a ValueError) instead of being dropped.
+        A `Sampling` in this place is read as `sampling=` (the old second parameter).
     store: a `SampleStore`; every sample is looked up there first and written there as soon as it
         is generated, so an interrupted run resumes without generating anything twice.
-    force_verdict: continue every sample that ended without a valid verdict with
-        `Scores: \\boxed{` under a constraint (status FORCED) instead of retrying it, where the
-        backend can (`rewardscale.verdict.VerdictBackend`); elsewhere the bounded retries apply.
-    critique_budget: with forcing available, cap the generation at this many tokens; a sample
-        that has not given its verdict by then gets a forced one.
-    score_mode: "integer" (the paper: the sampled integer scores are summed) or "expected" (each
-        valid sample's verdict is decoded again with token logprobs, and the probability-weighted
-        mean score over 1..10 is summed; needs a `VerdictBackend`).
-    constrain_format: generate every sample under a grammar for the whole three-part format
-        (`rewardscale.verdict.format_grammar`): criteria, analysis, then a valid verdict; a sample
-        is then valid unless the token limit cuts it. Needs a backend that decodes under a grammar
-        (llamacpp; openai with a verdict constraint other than none). Slower per token.
+    overrides: JudgeConfig fields by name, replacing the config's (`GRM(backend, seed=1,
+        force_verdict=True)` is `GRM(backend, JudgeConfig(seed=1, force_verdict=True))`).
+
+    `grm.config` is the one source of the settings; `grm.sampling`, `grm.seed` and the other
+    field names read it.
     """
+
+    sampling = _Setting()
+    seed = _Setting()
+    shuffle = _Setting()
+    max_retries = _Setting()
+    lenient = _Setting()
+    force_verdict = _Setting()
+    critique_budget = _Setting()
+    constrain_format = _Setting()
+    score_mode = _Setting()
 
     def __init__(
         self,
         backend: Backend,
-        sampling: Sampling | None = None,
-        max_retries: int = 2,
-        lenient: bool = False,
-        seed: int = 0,
-        shuffle: bool = True,
+        config: JudgeConfig | Sampling | None = None,
         store: SampleStore | None = None,
-        force_verdict: bool = False,
-        critique_budget: int | None = None,
-        score_mode: str = "integer",
-        constrain_format: bool = False,
+        **overrides: Any,
     ):
-        if score_mode not in SCORE_MODES:
-            raise ValueError(f"score_mode must be one of {', '.join(SCORE_MODES)}, got {score_mode!r}")
-        if score_mode == "expected" and not can_force(backend):
-            raise ValueError("score_mode 'expected' needs a backend that returns verdict logprobs (llamacpp, openai)")
-        if constrain_format and not can_constrain_format(backend):
-            raise ValueError(
-                "constrain_format needs a backend that generates under a grammar "
-                "(llamacpp; openai with verdict_constraint grammar, vllm or sglang)"
-            )
-        if critique_budget is not None and critique_budget < 1:
-            raise ValueError(f"critique_budget must be >= 1 token, got {critique_budget}")
+        if isinstance(config, Sampling):
+            if "sampling" in overrides:
+                raise TypeError("GRM() got sampling twice (positionally and as sampling=)")
+            config, overrides = None, {"sampling": config, **overrides}
+        if "sampling" in overrides and overrides["sampling"] is None:  # the old `sampling=None`: the default
+            del overrides["sampling"]
+        config = (config or JudgeConfig()).with_overrides(**overrides)
+        config.check(backend)
         self.backend = backend
-        self.sampling = sampling or Sampling()
-        self.max_retries = max_retries
-        self.lenient = lenient
-        self.seed = seed
-        self.shuffle = shuffle
+        self.config = config
         self.store = store
-        self.force_verdict = force_verdict
-        self.critique_budget = critique_budget
-        self.score_mode = score_mode
-        self.constrain_format = constrain_format
 
     @property
     def forcing(self) -> bool:
-        """Whether samples without a verdict get a forced one (asked for, and the backend can)."""
-        return self.force_verdict and can_force(self.backend)
+        """Whether samples without a verdict get a forced one."""
+        return self.config.force_verdict
 
     @property
     def generation_sampling(self) -> Sampling:
-        """The sampling of the main generation: `critique_budget` caps it when forcing applies."""
-        if self.forcing and self.critique_budget is not None:
-            return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.critique_budget))
-        return self.sampling
+        """The sampling of the main generation: `critique_budget` caps it when forcing."""
+        return self.config.generation_sampling
 
     @classmethod
     def default(cls, model: str | None = None, parallel: int = 8, threads: int | None = None, **kwargs) -> GRM:
@@ -227,8 +225,7 @@ class GRM:
         number of slots (llama.cpp `parallel`), each group holds at most that many samples
         (at least one request). Otherwise one group: everything batched together."""
         slots = getattr(self.backend, "parallel", None)
-        needs_pass = self.forcing or self.score_mode == "expected"
-        if not needs_pass or not isinstance(slots, int) or slots < 1:
+        if not self.config.needs_verdict_pass or not isinstance(slots, int) or slots < 1:
             return [(0, n_requests)]
         per = max(1, slots // max(1, k))
         return [(lo, min(n_requests, lo + per)) for lo in range(0, n_requests, per)]

@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import RewardscaleError
+
 
 @dataclass(frozen=True)
 class EmbeddedModel:
@@ -151,7 +153,7 @@ def base_of(name: str) -> str:
     return ADAPTERS[name].base if name in ADAPTERS else name
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(RewardscaleError, RuntimeError):
     """The embedded model cannot be assembled (missing package, corrupt part, wrong hash)."""
 
 

@@ -24,6 +24,9 @@ from typing import Protocol, runtime_checkable
 from .types import Message, Sampling
 
 VERDICT_PREFIX = "Scores: \\boxed{"
+# How an OpenAI-compatible server constrains a forced verdict: llama.cpp server GBNF, vLLM / SGLang
+# regex, or not at all (`OpenAIBackend(verdict_constraint=...)`, `BackendConfig.verdict_constraint`).
+VERDICT_CONSTRAINTS = ("none", "grammar", "vllm", "sglang")
 
 # A trailing, incomplete or invalid verdict the judge started: cut it before forcing a new one.
 _LAST_LABEL = re.compile(r"Scores\s*:", re.IGNORECASE)
@@ -90,17 +93,6 @@ def forcing_prefix(text: str, cut: int | None = None) -> str:
         head = head[: labels[-1].start()]
     head = head.rstrip()
     return f"{head}\n{VERDICT_PREFIX}" if head else VERDICT_PREFIX
-
-
-@dataclass(frozen=True)
-class VerdictOptions:
-    """The verdict knobs as one value (CLI -> `build_grm`): see `GRM` and `OpenAIBackend`."""
-
-    force_verdict: bool = False
-    critique_budget: int | None = None
-    score_mode: str = "integer"
-    verdict_constraint: str = "none"  # openai backend only: none, grammar, vllm, sglang
-    constrain_format: bool = False
 
 
 @dataclass(frozen=True)

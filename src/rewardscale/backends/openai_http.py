@@ -22,12 +22,18 @@ import httpx
 
 from ..errors import RewardscaleError
 from ..types import Sampling
-from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar, verdict_regex
+from ..verdict import (
+    VERDICT_CONSTRAINTS,
+    VerdictCompletion,
+    VerdictRequest,
+    parse_logprobs,
+    strip_prefix,
+    verdict_grammar,
+    verdict_regex,
+)
 from .base import BackendError, Completion, Deadline, GenerationRequest, Progress, current_deadline, failed
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-# How a server constrains a forced verdict: llama.cpp server GBNF, vLLM / SGLang regex, or not at all.
-VERDICT_CONSTRAINTS = ("none", "grammar", "vllm", "sglang")
 CANCELLED = "cancelled: the caller's deadline passed before the judge answered"
 T = TypeVar("T")
 

@@ -82,7 +82,6 @@ def serve(
     """Serve the GRM over HTTP: /v1/score, OpenRLHF's /get_reward, /health, /metrics (MetaRM@k
     with --meta-rm)."""
     from ..backends import MissingExtra
-    from ..verdict import VerdictOptions
     from . import ServerConfig, require_extra, run
 
     try:
@@ -106,23 +105,30 @@ def serve(
     except (MissingExtra, ValueError) as e:
         fail(str(e))
     meta_rm = load_meta_rm(meta_rm_path, k, k_meta)  # once, before the judge: a wrong dir fails fast
-    grm = cli_common.build_grm(
-        backend,
-        model,
-        base_url,
-        api_key,
-        parallel,
-        temperature,
-        max_tokens,
-        seed,
-        max_retries,
-        lenient,
-        shuffle,
-        verdict=VerdictOptions(force_verdict, critique_budget, score_mode, verdict_constraint, constrain_format),
+    backend_cfg = cli_common.backend_config(
+        kind=backend,
+        model=model,
+        base_urls=tuple(base_url),
+        api_key=api_key,
+        parallel=parallel,
         threads=threads,
+        verdict_constraint=verdict_constraint,
         upstream_timeout=upstream_timeout or timeout,  # an attempt need not outlive its call
         upstream_retries=upstream_retries,
     )
+    judge_cfg = cli_common.judge_config(
+        temperature,
+        max_tokens,
+        seed=seed,
+        max_retries=max_retries,
+        lenient=lenient,
+        shuffle=shuffle,
+        force_verdict=force_verdict,
+        critique_budget=critique_budget,
+        score_mode=score_mode,
+        constrain_format=constrain_format,
+    )
+    grm = cli_common.build_grm(backend_cfg, judge_cfg)
     meta = "" if meta_rm is None else f", MetaRM@k with {meta_rm_path} (k_meta={config.meta_default(k)})"
     guard = ", bearer token required" if config.auth_token else ""
     err.print(

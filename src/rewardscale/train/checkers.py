@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import RewardscaleError
+
 CODE_TIMEOUT_S = 5.0
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w])")
@@ -34,7 +36,7 @@ _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
-class CheckError(ValueError):
+class CheckError(RewardscaleError, ValueError):
     """A check spec that no checker understands (a bug in the data, not a wrong response)."""
 
 

@@ -203,7 +203,6 @@ def rft(
     save_steps: int = SAVE_STEPS,
 ) -> None:
     """Rejection fine-tuning: sample N_RFT judgments per example, keep correct ones, SFT on them."""
-    from ..verdict import VerdictOptions
     from .rft import build_rft, read_jsonl, write_jsonl
     from .sft import SFT_DEFAULTS, train_sft
 
@@ -216,18 +215,12 @@ def rft(
         examples = _load(data, limit)
         engine = _sampler_backend(sampler_model or model, backend)
         grm = cli_common.build_grm(
-            engine,
-            sampler_model or model,
-            base_url,
-            None,
-            parallel,
-            temperature,
-            max_tokens,
-            seed,
-            2,
-            False,
-            True,
-            verdict=VerdictOptions(force_verdict, critique_budget),
+            cli_common.backend_config(
+                kind=engine, model=sampler_model or model, base_urls=tuple(base_url), parallel=parallel
+            ),
+            cli_common.judge_config(
+                temperature, max_tokens, seed=seed, force_verdict=force_verdict, critique_budget=critique_budget
+            ),
         )
         from ..store import SampleStore
 

