@@ -15,3 +15,4 @@ rewardscale train rft --data $DATA/rft_train.jsonl --model qwen2.5-coder-1.5b-in
     --sft-data $DATA/grounded_sft.jsonl \
     --lora --lora-r 16 --lora-alpha 32 --lora-top-layers 8 --no-merge --gguf-adapter \
     --dtype float32 --lr 2e-4 --epochs 1 --batch-size 1 --grad-accum 4 --save-steps 4 --threads 2 --resume
+python experiments/spct/ship.py "$RUN/adapter.gguf" rewardscale-judge-1.5b

@@ -18,4 +18,4 @@ rewardscale train rft --data $DATA/rft_train.jsonl --model $BASE --out "$RUN" \
     --n-samples 3 --temperature 0.5 --force-verdict --critique-budget 96 --max-tokens 160 \
     --lora --lora-r 16 --lora-alpha 32 --lora-top-layers 8 --no-merge --gguf-adapter \
     --dtype float32 --lr 2e-4 --epochs 1 --batch-size 1 --grad-accum 4 --save-steps 4 --threads 2 --resume
-python experiments/spct/ship.py "$RUN/adapter.gguf" rewardscale-judge-1.5b
+# (the shipped rewardscale-judge-1.5b comes from grounded.sh, not from this RFT-only run)

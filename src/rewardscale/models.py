@@ -98,11 +98,11 @@ ADAPTERS: dict[str, EmbeddedAdapter] = {
     for a in (
         EmbeddedAdapter(
             name="rewardscale-judge-1.5b",
-            description="SPCT pilot: RFT (LoRA r16, last 8 layers) on program-checked judge data",
+            description="checker-grounded cold start (LoRA r16, last 8 layers) on program-checked judge data",
             base=BASE_MODEL,
             filename="rewardscale-judge-1.5b.gguf",
             size=10_559_200,
-            sha256="ce5bad04283c746bda6fa0ac95bf91b69a246985b627d47101648abbaac2e3e9",
+            sha256="65d42e0bef4f8460a79362b54b61df749cdd5a888545a70fb45e3e1b47d51850",
             card="rewardscale-judge-1.5b.md",
         ),
     )
