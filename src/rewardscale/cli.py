@@ -25,6 +25,7 @@ from .cli_options import (
     ConstrainFormat,
     CritiqueBudget,
     ForceVerdict,
+    Lora,
     ScoreMode,
     UpstreamRetries,
     UpstreamTimeout,
@@ -162,6 +163,7 @@ def score(
     score_mode: ScoreMode = "integer",
     verdict_constraint: VerdictConstraint = "none",
     constrain_format: ConstrainFormat = False,
+    lora: Lora = (),
     meta_rm_path: Path | None = typer.Option(
         None, "--meta-rm", help="A meta RM dir (rewardscale train metarm): MetaRM@k, vote with the top k_meta samples."
     ),
@@ -179,6 +181,7 @@ def score(
             api_key=api_key,
             parallel=parallel,
             threads=threads,
+            lora=tuple(lora),
             verdict_constraint=verdict_constraint,
             upstream_timeout=upstream_timeout,
             upstream_retries=upstream_retries,
@@ -366,6 +369,7 @@ def bench(
     score_mode: ScoreMode = "integer",
     verdict_constraint: VerdictConstraint = "none",
     constrain_format: ConstrainFormat = False,
+    lora: Lora = (),
 ) -> None:
     """Benchmark the GRM: sample K once, report Voting@k for every k (results.json, results.md, plot);
     with --meta-rm also MetaRM@k from the same samples."""
@@ -387,6 +391,7 @@ def bench(
         api_key=api_key,
         parallel=parallel,
         threads=threads,
+        lora=tuple(lora),
         verdict_constraint=verdict_constraint,
     )
     judge_cfg = cli_common.judge_config(

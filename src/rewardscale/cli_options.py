@@ -49,3 +49,13 @@ UpstreamRetries = Annotated[
         "--upstream-retries", min=0, help="openai backend: retries of a failed HTTP attempt (5xx, 429, bad body...)."
     ),
 ]
+Lora = Annotated[
+    list[str],
+    typer.Option(
+        "--lora",
+        metavar="PATH[:SCALE]",
+        help="llamacpp backend: a GGUF LoRA adapter applied on top of the model, e.g. OUT/adapter.gguf from "
+        "`train rft --gguf-adapter` (repeatable; llama.cpp's PATH[:SCALE], scale 1 by default); its file name and "
+        "sha256 become part of the model id, so stored samples of the plain model are not reused.",
+    ),
+]

@@ -14,6 +14,7 @@ from ..cli_options import (
     ConstrainFormat,
     CritiqueBudget,
     ForceVerdict,
+    Lora,
     ScoreMode,
     UpstreamRetries,
     UpstreamTimeout,
@@ -66,6 +67,7 @@ def serve(
     score_mode: ScoreMode = "integer",
     verdict_constraint: VerdictConstraint = "none",
     constrain_format: ConstrainFormat = False,
+    lora: Lora = (),
     upstream_timeout: UpstreamTimeout = None,
     upstream_retries: UpstreamRetries = 5,
     workers: int = typer.Option(
@@ -112,6 +114,7 @@ def serve(
         api_key=api_key,
         parallel=parallel,
         threads=threads,
+        lora=tuple(lora),
         verdict_constraint=verdict_constraint,
         upstream_timeout=upstream_timeout or timeout,  # an attempt need not outlive its call
         upstream_retries=upstream_retries,

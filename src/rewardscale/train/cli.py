@@ -166,6 +166,12 @@ def rft(
         None, "--backend", help="Sampling backend (default: llamacpp for GGUF models, else transformers)."
     ),
     sampler_model: str | None = typer.Option(None, "--sampler-model", help="Model to sample with (default --model)."),
+    sampler_lora: list[str] = typer.Option(
+        [],
+        "--sampler-lora",
+        metavar="PATH[:SCALE]",
+        help="llamacpp sampler: a GGUF LoRA adapter on top of the sampler model (repeatable; as `score --lora`).",
+    ),
     base_url: list[str] = typer.Option([], "--base-url", help="OpenAI-compatible server(s) for --backend openai."),
     temperature: float = typer.Option(0.5, "--temperature", help="Sampling temperature (paper: 0.5)."),
     max_tokens: int = typer.Option(1024, "--max-tokens", help="Token limit per sample."),
@@ -216,7 +222,11 @@ def rft(
         engine = _sampler_backend(sampler_model or model, backend)
         grm = cli_common.build_grm(
             cli_common.backend_config(
-                kind=engine, model=sampler_model or model, base_urls=tuple(base_url), parallel=parallel
+                kind=engine,
+                model=sampler_model or model,
+                base_urls=tuple(base_url),
+                parallel=parallel,
+                lora=tuple(sampler_lora),
             ),
             cli_common.judge_config(
                 temperature, max_tokens, seed=seed, force_verdict=force_verdict, critique_budget=critique_budget
