@@ -150,12 +150,12 @@ class BackendConfig:
     base_urls: tuple[str, ...] = _help("openai: OpenAI-compatible server URLs (round-robin).", default=())
     api_key: str | None = field(default=None, repr=False, metadata={"help": "openai: bearer token."})
     lora: tuple[tuple[str, float], ...] = _help(
-        "llamacpp: GGUF LoRA adapters, PATH[:SCALE] (scale 1 by default), applied on top of the model "
+        "llamacpp: GGUF LoRA adapter files, PATH[:SCALE] (scale 1 by default), applied on top of the model "
         "(and of an embedded judge's own adapter); each file's name and sha256 become part of the model id.",
         default=(),
     )
     parallel: int = _help("llamacpp: sequences decoded together.", default=8)
-    threads: int | None = _help("llamacpp: CPU threads (default: all cores).", default=None)
+    threads: int | None = _help("llamacpp: CPU threads (default: all cores; 1 helps on a busy machine).", default=None)
     verdict_constraint: str = _help(
         f"openai: how the server constrains a verdict: {', '.join(VERDICT_CONSTRAINTS)}.", default="none"
     )
