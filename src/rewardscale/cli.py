@@ -137,7 +137,9 @@ def score(
     meta_rm_path: Path | None = typer.Option(
         None, "--meta-rm", help="A meta RM dir (rewardscale train metarm): MetaRM@k, vote with the top k_meta samples."
     ),
-    k_meta: int | None = typer.Option(None, "--k-meta", help="With --meta-rm: samples that vote (default k // 2)."),
+    k_meta: int | None = typer.Option(
+        None, "--k-meta", min=1, help="With --meta-rm: samples that vote (default k // 2; capped at k)."
+    ),
     *,
     backend_cfg: BackendConfig,  # from its flags (@config_flags)
     judge_cfg: JudgeConfig,
@@ -145,7 +147,7 @@ def score(
     """Score responses to one query (--query/--messages), or many from a JSONL file, with Voting@k
     (or MetaRM@k with --meta-rm)."""
     configs = (backend_cfg, judge_cfg)
-    meta_rm = load_meta_rm(meta_rm_path, k, k_meta)
+    meta_rm = load_meta_rm(meta_rm_path, k_meta)
     if input_path is not None:
         if query is not None or messages is not None or response:
             fail("give either REQUESTS.jsonl or --query/--messages with --response, not both")
@@ -314,7 +316,7 @@ def bench(
         k_list = parse_ks(ks)
     except ValueError as e:
         fail(str(e))
-    meta_rm = load_meta_rm(meta_rm_path, None, k_meta)
+    meta_rm = load_meta_rm(meta_rm_path, k_meta)
     if stored_only:  # no engine: read the store under the same model id and the same judge settings
         from .bench.runner import StoreOnly
 

@@ -81,10 +81,11 @@ def build_grm(backend: BackendConfig, judge: JudgeConfig) -> GRM:
         fail(str(e))
 
 
-def load_meta_rm(path: Path | None, k: int | None = None, k_meta: int | None = None):
+def load_meta_rm(path: Path | None, k_meta: int | None = None):
     """--meta-rm DIR -> a loaded MetaRM (None without one); a clear error for a wrong directory,
-    a missing [metarm] extra, --k-meta without --meta-rm, or k_meta outside 1..k."""
-    from .vote import check_k_meta
+    a missing [metarm] extra, --k-meta without --meta-rm, or a k_meta below 1 (one above k is
+    capped at k: `vote.k_meta_at`, the rule everywhere)."""
+    from .vote import k_meta_at
 
     if path is None:
         if k_meta is not None:
@@ -94,8 +95,8 @@ def load_meta_rm(path: Path | None, k: int | None = None, k_meta: int | None = N
         from .metarm.model import MetaRM, NotAMetaRM, read_marker
 
         read_marker(path)  # a wrong directory fails before torch is imported
-        if k is not None and k_meta is not None:
-            check_k_meta(k_meta, k)
+        if k_meta is not None:
+            k_meta_at(1, k_meta)
         return MetaRM.load(path)
     except (NotAMetaRM, MissingExtra, ValueError) as e:
         fail(str(e))

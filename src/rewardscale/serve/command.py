@@ -32,7 +32,10 @@ def serve(
         "samples by q vote.",
     ),
     k_meta: int | None = typer.Option(
-        None, "--k-meta", min=1, help="With --meta-rm: default k_meta when a call omits it (default: k // 2)."
+        None,
+        "--k-meta",
+        min=1,
+        help="With --meta-rm: default k_meta when a call omits it (default: k // 2; capped at a call's k).",
     ),
     max_k: int = typer.Option(64, "--max-k", min=1, help="Largest k a call may ask for."),
     max_batch: int = typer.Option(32, "--max-batch", min=1, help="GRM requests per backend call (1: no batching)."),
@@ -85,7 +88,7 @@ def serve(
         )
     except (MissingExtra, ValueError) as e:
         fail(str(e))
-    meta_rm = load_meta_rm(meta_rm_path, k, k_meta)  # once, before the judge: a wrong dir fails fast
+    meta_rm = load_meta_rm(meta_rm_path, k_meta)  # once, before the judge: a wrong dir fails fast
     if backend_cfg.upstream_timeout is None:  # an attempt need not outlive its call
         backend_cfg = checked(dataclasses.replace, backend_cfg, upstream_timeout=timeout)
     grm = cli_common.build_grm(backend_cfg, judge_cfg)
