@@ -37,6 +37,9 @@ def test_adapted_judge_resolves_to_its_base_and_verified_adapter(adapted, monkey
     base, lora = models.llama_files("test-judge")
     assert base == folder / f"{models.FIXTURE_MODEL}.gguf" and lora == [(folder / "a.gguf", 0.5)]
     assert models.llama_files(models.FIXTURE_MODEL)[1] == []
+    # samples are stored under the name and the adapter's checksum: a new adapter, new keys
+    assert models.store_id("test-judge") == f"test-judge@{adapter.sha256[:12]}"
+    assert models.store_id(models.FIXTURE_MODEL) == models.FIXTURE_MODEL
 
 
 def test_a_corrupt_adapter_is_refused_with_the_fix(adapted):

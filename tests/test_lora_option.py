@@ -92,6 +92,15 @@ def test_the_model_id_names_each_adapter_by_file_name_and_sha256(adapter, tmp_pa
     }
 
 
+def test_an_embedded_judges_id_keeps_its_adapter_checksum_and_adds_the_file(adapter, monkeypatch):
+    judge = models.EmbeddedAdapter(
+        name="j", description="", base=models.FIXTURE_MODEL, filename="a.gguf", size=1, sha256="ab" * 32, card="c"
+    )
+    monkeypatch.setattr(models, "ADAPTERS", {"j": judge})
+    assert BackendConfig(model="j").model_id == models.store_id("j") == "j@" + "ab" * 6  # what make_backend reports
+    assert BackendConfig(model="j", lora=(str(adapter),)).model_id == f"j@{'ab' * 6}+adapter.gguf@{sha12(adapter)}"
+
+
 def test_a_store_does_not_serve_the_plain_models_samples_to_the_adapted_judge(adapter, tmp_path):
     store = SampleStore(tmp_path / "s.sqlite")
     for cfg in (BackendConfig(model="m.gguf"), BackendConfig(model="m.gguf", lora=(str(adapter),))):

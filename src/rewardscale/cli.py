@@ -198,14 +198,27 @@ def output_problem(output: Path) -> str | None:
     return None
 
 
+LOG_EVERY_S = 30.0  # off a terminal: one progress line at most this often
+
+
 def rate_callback(bar: Progress, task: TaskID) -> Callable[[int], None]:
-    """A progress callback that advances `task` and shows samples/s since the first call."""
+    """A progress callback that advances `task` and shows samples/s since the first call; off a
+    terminal (a log file, nohup) it prints a line with the rate and an ETA every 30 s instead."""
     start = time.monotonic()
+    last_line = [start]
 
     def advance(n: int) -> None:
         done = bar.tasks[task].completed + n
-        elapsed = max(time.monotonic() - start, 1e-9)
-        bar.update(task, completed=done, rate=f"{done / elapsed:.2f} samples/s")
+        now = time.monotonic()
+        rate = done / max(now - start, 1e-9)
+        bar.update(task, completed=done, rate=f"{rate:.2f} samples/s")
+        total = bar.tasks[task].total
+        if bar.console.is_terminal or (now - last_line[0] < LOG_EVERY_S and done != total):
+            return
+        last_line[0] = now
+        eta = f", ETA {(total - done) / rate / 60:.0f} min" if total and rate else ""
+        of = f"/{total:.0f}" if total else ""
+        bar.console.print(f"{bar.tasks[task].description}: {done:.0f}{of} samples, {rate * 60:.1f}/min{eta}")
 
     return advance
 

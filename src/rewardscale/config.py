@@ -192,9 +192,9 @@ class BackendConfig:
     def model_id(self) -> str | None:
         """The model id the backend built from this config reports (part of every store key);
         added LoRA adapters are part of it (`models.lora_model_id`)."""
-        if self.kind == "llamacpp":
-            model = self.model or models.DEFAULT_MODEL
-            return models.lora_model_id(model, self.lora) if self.lora else model
+        if self.kind == "llamacpp":  # as make_backend derives it
+            base = models.store_id(self.model or models.DEFAULT_MODEL)
+            return models.lora_model_id(base, self.lora) if self.lora else base
         return self.model
 
     def options(self) -> dict[str, Any]:

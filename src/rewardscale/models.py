@@ -120,6 +120,13 @@ def is_embedded(name: str) -> bool:
     return name in MODELS or name in ADAPTERS
 
 
+def store_id(name: str) -> str:
+    """The model id an embedded judge's samples are stored under: the name, and for an adapted
+    judge also the start of its adapter's sha256, so a new adapter under the same name is never
+    served the samples of the old one."""
+    return f"{name}@{ADAPTERS[name].sha256[:12]}" if name in ADAPTERS else name
+
+
 def adapter_path(name: str) -> Path:
     """The verified GGUF LoRA file of the adapted judge `name`."""
     adapter = ADAPTERS[name]
@@ -147,8 +154,8 @@ def lora_model_id(base: str, lora: Sequence[tuple[str | os.PathLike, float]]) ->
     adapter's file name, the first 12 hex digits of its sha256 and, when not 1, its scale
     (`base+adapter.gguf@1a2b3c4d5e6f`, `...@1a2b3c4d5e6f*0.5`). The id is part of every sample
     store key, so a store never serves the plain model's samples to an adapted judge, and a
-    retrained adapter under the same file name gets samples of its own. (An embedded judge's
-    adapter is pinned by its sha256 in `ADAPTERS`, so its name alone is its id.)"""
+    retrained adapter under the same file name gets samples of its own. (`base` is the model's
+    own id: an embedded judge's `store_id` already names its adapter's checksum.)"""
     parts = [base]
     for path, scale in lora:
         tag = f"{Path(path).name}@{file_sha256(Path(path))[:12]}"

@@ -28,8 +28,10 @@ def make_backend(name: str, **options) -> Backend:
             options["lora"] = [*embedded, *added]
         else:
             path = model
-        # added adapters change the judge, so they are part of its id (and of every store key)
-        options.setdefault("model_id", models.lora_model_id(model, added) if added else model)
+        # the id every store key holds: an embedded judge's name (and adapter checksum), then the
+        # adapters added on top, which change the judge too
+        base = models.store_id(model)
+        options.setdefault("model_id", models.lora_model_id(base, added) if added else base)
         return LlamaCppBackend(path, **options)
     if name == "openai":
         from .openai_http import OpenAIBackend
