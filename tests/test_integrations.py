@@ -120,8 +120,8 @@ def test_trl_reward_metarm_in_process():
 
 
 def test_trl_reward_metarm_bad_settings():
-    with pytest.raises(ValueError, match="more than k"):
-        GRMReward(grm=GRM(FakeBackend()), k=2, meta_rm=TrustFirstCompletion(), k_meta=3)
+    with pytest.raises(ValueError, match="k_meta must be >= 1"):
+        GRMReward(grm=GRM(FakeBackend()), k=2, meta_rm=TrustFirstCompletion(), k_meta=0)
     with pytest.raises(ValueError, match="needs a meta RM"):
         GRMReward(grm=GRM(FakeBackend()), k=2, k_meta=1)
     with pytest.raises(ValueError, match="serve --meta-rm"):

@@ -108,6 +108,27 @@ def test_llamacpp_with_adapter_decodes_like_the_merged_model(tiny, tmp_path):
     assert _llama_greedy(base, [(lora_gguf, 1.0)]) == _text(hf, adapted)
 
 
+def test_lora_option_applies_the_adapter_and_names_it_in_the_model_id(tiny, tmp_path, monkeypatch):
+    # `--lora PATH` (BackendConfig.lora -> make_backend) loads the file into llama.cpp for real
+    from transformers import AutoTokenizer
+
+    from rewardscale.backends import make_backend
+    from rewardscale.config import BackendConfig
+
+    monkeypatch.setenv("REWARDSCALE_CACHE", str(tmp_path / "cache"))
+    hf, base, adapter = tiny
+    lora_gguf = convert_lora(adapter, tmp_path / "a.gguf", base_config=json.loads((hf / "config.json").read_text()))
+    cfg = BackendConfig(model=str(base), parallel=1, threads=1, lora=(str(lora_gguf),))
+    backend = make_backend("llamacpp", **cfg.options(), ctx_per_slot=256)
+    try:
+        assert backend.model_id == cfg.model_id and backend.model_id.startswith(f"{base}+a.gguf@")
+        out = backend._server.handle_completions({"prompt": PROMPT, "max_tokens": STEPS, "temperature": 0.0, "seed": 0})
+    finally:
+        backend.close()
+    ids = AutoTokenizer.from_pretrained(hf)(PROMPT)["input_ids"]
+    assert out["choices"][0]["text"] == _text(hf, _hf_greedy(hf, adapter, ids))
+
+
 def test_bad_adapter_is_a_clear_error(tiny, tmp_path):
     hf, _, adapter = tiny
     bad = tmp_path / "bad"

@@ -151,8 +151,7 @@ def test_select_top_by_q_ties_by_position_invalid_last():
     assert kept == [1, 2] and rewards == [2.0, 18.0]
     bad = judgment(4, None, q=0.99, status=Status.NO_VERDICT)
     assert select_top([*js, bad], [*(j.q for j in js), 0.99], 1) == [1]  # an abstaining sample never goes first
-    with pytest.raises(ValueError, match="more than k"):
-        select_top(js, [j.q for j in js], 5)
+    assert select_top(js, [j.q for j in js], len(js) + 1) == list(range(len(js)))  # capped at k: all vote
     with pytest.raises(ValueError, match=">= 1"):
         select_top(js, [j.q for j in js], 0)
 
@@ -183,8 +182,10 @@ def test_grm_score_metarm_votes_with_top_samples_and_round_trips():
     back = Reward.from_dict(json.loads(json.dumps(r.to_dict())))
     assert back.k_meta == 2 and back.selected == r.selected and [j.q for j in back.samples] == [j.q for j in r.samples]
     assert back.mean_scores == r.mean_scores
-    with pytest.raises(ValueError, match="more than k"):
-        grm.score("q", ["a", "b"], k=4, meta_rm=meta, k_meta=5)
+    capped = grm.score("q", ["right", "wrong"], k=4, meta_rm=meta, k_meta=5)  # above k: every sample votes
+    assert capped.k_meta == 4 and capped.selected == [0, 1, 2, 3] and capped.rewards == plain.rewards
+    with pytest.raises(ValueError, match="k_meta must be >= 1"):
+        grm.score("q", ["a", "b"], k=4, meta_rm=meta, k_meta=0)
     with pytest.raises(ValueError, match="needs a meta RM"):
         grm.score("q", ["a", "b"], k=4, k_meta=2)
     assert resolve_k_meta(1, None, meta) == 1 and resolve_k_meta(8, None, meta) == 4
@@ -222,8 +223,8 @@ def test_metarm_estimator_matches_brute_force():
                 assert est.exact and est.expected == pytest.approx(brute_force(scores, q, good, k, km))
     # k_meta = k is plain Voting@k
     assert metarm_accuracy(scores, q, good, 4, 4).expected == pytest.approx(voting_accuracy(scores, good, 4).expected)
-    with pytest.raises(ValueError, match="more than k"):
-        metarm_accuracy(scores, q, good, 2, 3)
+    capped = metarm_accuracy(scores, q, good, 2, 3).expected  # above k: capped, as everywhere
+    assert capped == pytest.approx(metarm_accuracy(scores, q, good, 2, 2).expected)
 
 
 def test_metarm_binary_scores_keep_top_q():
@@ -349,8 +350,10 @@ def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
     reward = json.loads(res.stdout)
     assert reward["method"] == "metarm" and reward["k_meta"] == 2 and len(reward["selected"]) == 2
     assert all(0 <= s["q"] <= 1 for s in reward["samples"])
-    res = runner.invoke(cli.app, [*base, "--meta-rm", str(out), "--k-meta", "5"])
-    assert res.exit_code == 2 and "more than k" in res.output
+    res = runner.invoke(cli.app, [*base, "--meta-rm", str(out), "--k-meta", "5", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["k_meta"] == 4  # above -k: capped at k
+    res = runner.invoke(cli.app, [*base, "--meta-rm", str(out), "--k-meta", "0"])
+    assert res.exit_code == 2 and "--k-meta" in res.output
     res = runner.invoke(cli.app, [*base, "--meta-rm", str(tmp_path)])
     assert res.exit_code == 2 and "not a rewardscale meta RM" in res.output
     res = runner.invoke(cli.app, [*base, "--k-meta", "2"])

@@ -96,3 +96,31 @@ def test_balanced_permutations_balance_positions_across_items_of_one_size():
     assert sum(p[0] == 0 for p in pairs) == 2  # 4 pairs: each response shown first twice
     triples = [p for p in perms if len(p) == 3]
     assert all(sorted(col) == [0, 1, 2] for col in zip(*triples))  # one Latin-square block
+
+
+# ---- the k_meta rule: one function, one behaviour, everywhere
+
+
+def test_k_meta_defaults_to_half_of_k_and_is_capped_at_k():
+    from rewardscale.vote import k_meta_at
+
+    assert [k_meta_at(k) for k in (1, 2, 3, 4, 8, 9)] == [1, 1, 1, 2, 4, 4]
+    assert k_meta_at(8, 3) == 3 and k_meta_at(4, 9) == 4 and k_meta_at(1, 1) == 1
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="k_meta must be >= 1"):
+            k_meta_at(4, bad)
+    for bad in (1.5, True, "2"):
+        with pytest.raises(ValueError, match="k_meta must be an integer"):
+            k_meta_at(4, bad)
+
+
+@pytest.mark.parametrize("k_meta", [None, 1, 3, 9])
+def test_the_grm_the_server_and_the_bench_use_the_same_k_meta(k_meta):
+    from rewardscale.grm import resolve_k_meta
+    from rewardscale.serve.config import ServerConfig
+    from rewardscale.vote import k_meta_at
+
+    server = ServerConfig(k=8, k_meta=k_meta)
+    for k in range(1, 9):
+        used = k_meta_at(k, k_meta)
+        assert resolve_k_meta(k, k_meta, meta_rm=object()) == server.meta_default(k) == used

@@ -70,21 +70,20 @@ def test_default_k_meta_is_half_of_k_and_samples_carry_q(url):
     assert min(kept) >= max(dropped)  # the top k_meta by q voted
 
 
-@pytest.mark.parametrize("k_meta, rewards", [(1, [3, 7]), (3, [9, 21]), (4, [12, 28])])
-def test_request_k_meta_sets_the_voters(url, k_meta, rewards):
+@pytest.mark.parametrize("k_meta, used, rewards", [(1, 1, [3, 7]), (3, 3, [9, 21]), (4, 4, [12, 28]), (5, 4, [12, 28])])
+def test_request_k_meta_sets_the_voters(url, k_meta, used, rewards):
+    # above k it is capped at k (vote.k_meta_at, the rule everywhere): every sample votes
     r = post(url, "/v1/score", {"requests": [PAIR, PAIR], "k": 4, "k_meta": k_meta})
     assert r.status_code == 200, r.text
-    assert r.json()["k_meta"] == k_meta
+    assert r.json()["k_meta"] == used
     for res in r.json()["results"]:
-        assert res["k_meta"] == k_meta and len(res["selected"]) == k_meta and res["rewards"] == rewards
+        assert res["k_meta"] == used and len(res["selected"]) == used and res["rewards"] == rewards
         assert "samples" not in res
 
 
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        ({"k": 4, "k_meta": 5}, "'k_meta' = 5 is more than k = 4"),
-        ({"k_meta": 3}, "'k_meta' = 3 is more than k = 2"),  # the server's default k
         ({"k": 4, "k_meta": 0}, "'k_meta' must be >= 1"),
         ({"k": 4, "k_meta": "2"}, "'k_meta' must be an integer"),
         ({"k": 4, "k_meta": True}, "'k_meta' must be an integer"),
@@ -103,17 +102,21 @@ def test_get_reward_and_client_use_the_meta_rm(url):
     assert r.status_code == 200, r.text
     assert r.json()["scores"] == pytest.approx([2 / 9, 6 / 9])
     r = post(url, "/get_reward", {"query": [p + "aaa"], "prompts": [p], "k": 2, "k_meta": 3})
-    assert r.status_code == 400 and "more than k = 2" in r.json()["detail"]
+    assert r.status_code == 200, r.text  # above k: capped at k, as everywhere
+    r = post(url, "/get_reward", {"query": [p + "aaa"], "prompts": [p], "k": 2, "k_meta": 0})
+    assert r.status_code == 400 and "'k_meta' must be >= 1" in r.json()["detail"]
     # the TRL and verl integrations go through this client: same server, same MetaRM@k
     client = RewardClient(url, retries=0)
     (res,) = client.score([PAIR], k=2)
     assert res["method"] == "metarm" and res["k_meta"] == 1 and res["rewards"] == [3, 7]
     (res,) = asyncio.run(client.ascore([PAIR], k=4, k_meta=3))
     assert res["k_meta"] == 3 and res["rewards"] == [9, 21]
-    with pytest.raises(RewardServerError, match="400.*more than k"):
-        client.score([PAIR], k=2, k_meta=3)
+    (res,) = client.score([PAIR], k=2, k_meta=3)
+    assert res["k_meta"] == 2  # capped at the call's k
+    with pytest.raises(RewardServerError, match="400.*must be >= 1"):
+        client.score([PAIR], k=2, k_meta=0)
     client.close()
-    assert metric(url, "rewardscale_metarm_requests_total") == before + 3
+    assert metric(url, "rewardscale_metarm_requests_total") == before + 5
     assert metric(url, "rewardscale_metarm_samples_total") > 0
     assert metric(url, "rewardscale_metarm_seconds_total") > 0
 
@@ -169,5 +172,5 @@ def test_serve_refuses_a_wrong_meta_rm_dir(serve_cli, tmp_path):
 def test_serve_refuses_bad_k_meta(serve_cli, tmp_path):
     res = serve_cli("--k-meta", "2")
     assert res.exit_code == 2 and "needs --meta-rm" in res.output
-    res = serve_cli("-k", "2", "--k-meta", "3", "--meta-rm", str(tmp_path))
-    assert res.exit_code == 2 and "k_meta (3) must be between 1 and k (2)" in res.output
+    res = serve_cli("--k-meta", "0", "--meta-rm", str(tmp_path))
+    assert res.exit_code == 2 and "--k-meta" in res.output  # below 1; above -k is capped per call

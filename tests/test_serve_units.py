@@ -131,9 +131,9 @@ class LongerIsRight:
 def test_batcher_metarm_shares_samples_and_votes_per_call():
     backend = FakeBackend()
     batcher = DynamicBatcher(GRM(backend), max_batch=8, max_wait_s=0.0, meta_rm=LongerIsRight())
-    with pytest.raises(ValueError, match="more than k"):
-        batcher.submit([req("a")], k=2, timeout_s=30, k_meta=3)
-    jobs = [batcher.submit([req("ab", "abcd")], k=4, timeout_s=30, k_meta=k_meta) for k_meta in (1, None, 4)]
+    with pytest.raises(ValueError, match="k_meta must be >= 1"):
+        batcher.submit([req("a")], k=2, timeout_s=30, k_meta=0)
+    jobs = [batcher.submit([req("ab", "abcd")], k=4, timeout_s=30, k_meta=k_meta) for k_meta in (1, None, 6)]
     batcher.start()
     out = [j.future.result(timeout=30)[0] for j in jobs]
     batcher.stop()
@@ -153,8 +153,9 @@ def test_batcher_without_meta_rm_refuses_k_meta():
 def test_config_k_meta_default_and_bounds():
     assert ServerConfig(k=4).meta_default(4) == 2 and ServerConfig(k=4).meta_default(1) == 1
     assert ServerConfig(k=4, k_meta=3).meta_default(8) == 3 and ServerConfig(k=4, k_meta=3).meta_default(2) == 2
-    with pytest.raises(ValueError, match="between 1 and k"):
-        ServerConfig(k=2, k_meta=3)
+    assert ServerConfig(k=2, k_meta=3).meta_default(2) == 2  # above k: capped, as everywhere
+    with pytest.raises(ValueError, match="k_meta must be >= 1"):
+        ServerConfig(k=2, k_meta=0)
 
 
 class FailingBackend(FakeBackend):

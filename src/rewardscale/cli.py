@@ -18,18 +18,10 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from . import cli_common, models
-from .backends import BACKENDS, BackendError
+from .backends import BackendError
 from .batch import InputError, read_requests, write_jsonl_atomic
 from .cli_common import console, err, fail, load_meta_rm, prepare_model, progress_bar
-from .cli_options import (
-    ConstrainFormat,
-    CritiqueBudget,
-    ForceVerdict,
-    ScoreMode,
-    UpstreamRetries,
-    UpstreamTimeout,
-    VerdictConstraint,
-)
+from .cli_options import config_flags
 from .config import BackendConfig, JudgeConfig
 from .grm import GRM
 from .serve.command import serve as serve_command
@@ -111,6 +103,7 @@ def print_reward(reward: Reward, show_samples: bool) -> None:
 
 
 @app.command()
+@config_flags()
 def score(
     input_path: Path | None = typer.Argument(
         None,
@@ -137,66 +130,24 @@ def score(
     ),
     response: list[str] = typer.Option([], "--response", "-r", help="A response to score (repeat for n responses)."),
     k: int = typer.Option(8, "-k", "--k", min=1, help="Samples per request (Voting@k)."),
-    backend: str = typer.Option("llamacpp", "--backend", "-b", help=f"One of: {', '.join(BACKENDS)}."),
-    model: str | None = typer.Option(
-        None, "--model", "-m", help="Embedded model name or GGUF path (llamacpp), served name (openai), HF dir/id."
-    ),
-    base_url: list[str] = typer.Option([], "--base-url", help="OpenAI-compatible server URL (repeatable)."),
-    api_key: str | None = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token."),
-    parallel: int = typer.Option(8, "--parallel", min=1, help="llama.cpp sequences decoded together."),
-    threads: int | None = typer.Option(
-        None, "--threads", min=1, help="llama.cpp CPU threads (default: all cores; 1 helps on a busy machine)."
-    ),
-    temperature: float = typer.Option(0.5, "--temperature", min=0.0, help="Sampling temperature (paper: 0.5)."),
-    max_tokens: int = typer.Option(1024, "--max-tokens", min=16, help="Token limit per sample."),
-    seed: int = typer.Option(0, "--seed", help="Seed for permutations, sampling and tie-breaks."),
-    max_retries: int = typer.Option(2, "--max-retries", min=0, help="Redraws of an unparseable sample."),
-    lenient: bool = typer.Option(False, "--lenient", help="Recover near-miss verdicts (marked 'recovered')."),
-    shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Position-balanced response orders."),
     show_samples: bool = typer.Option(
         False, "--show-samples", help="Print every sample's principles, critique, scores."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the reward as JSON."),
-    force_verdict: ForceVerdict = False,
-    critique_budget: CritiqueBudget = None,
-    score_mode: ScoreMode = "integer",
-    verdict_constraint: VerdictConstraint = "none",
-    constrain_format: ConstrainFormat = False,
     meta_rm_path: Path | None = typer.Option(
         None, "--meta-rm", help="A meta RM dir (rewardscale train metarm): MetaRM@k, vote with the top k_meta samples."
     ),
-    k_meta: int | None = typer.Option(None, "--k-meta", help="With --meta-rm: samples that vote (default k // 2)."),
-    upstream_timeout: UpstreamTimeout = None,
-    upstream_retries: UpstreamRetries = 5,
+    k_meta: int | None = typer.Option(
+        None, "--k-meta", min=1, help="With --meta-rm: samples that vote (default k // 2; capped at k)."
+    ),
+    *,
+    backend_cfg: BackendConfig,  # from its flags (@config_flags)
+    judge_cfg: JudgeConfig,
 ) -> None:
     """Score responses to one query (--query/--messages), or many from a JSONL file, with Voting@k
     (or MetaRM@k with --meta-rm)."""
-    configs = (
-        cli_common.backend_config(
-            kind=backend,
-            model=model,
-            base_urls=tuple(base_url),
-            api_key=api_key,
-            parallel=parallel,
-            threads=threads,
-            verdict_constraint=verdict_constraint,
-            upstream_timeout=upstream_timeout,
-            upstream_retries=upstream_retries,
-        ),
-        cli_common.judge_config(
-            temperature,
-            max_tokens,
-            seed=seed,
-            max_retries=max_retries,
-            lenient=lenient,
-            shuffle=shuffle,
-            force_verdict=force_verdict,
-            critique_budget=critique_budget,
-            score_mode=score_mode,
-            constrain_format=constrain_format,
-        ),
-    )
-    meta_rm = load_meta_rm(meta_rm_path, k, k_meta)
+    configs = (backend_cfg, judge_cfg)
+    meta_rm = load_meta_rm(meta_rm_path, k_meta)
     if input_path is not None:
         if query is not None or messages is not None or response:
             fail("give either REQUESTS.jsonl or --query/--messages with --response, not both")
@@ -331,6 +282,7 @@ def score_file(
 
 
 @app.command()
+@config_flags(help={"seed": "Seed for plans, sampling, tie-breaks, subsets, bootstrap."})
 def bench(
     names: list[str] = typer.Argument(
         ...,
@@ -349,19 +301,6 @@ def bench(
         None, "--per-subset/--no-per-subset", help="Per-subset curves in the plot (default: when a benchmark has few)."
     ),
     store_path: Path | None = typer.Option(None, "--store", help="Sample store (default: OUT/samples.sqlite)."),
-    backend: str = typer.Option("llamacpp", "--backend", "-b", help=f"One of: {', '.join(BACKENDS)}."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Judge model (as for `score`)."),
-    base_url: list[str] = typer.Option([], "--base-url", help="OpenAI-compatible server URL (repeatable)."),
-    api_key: str | None = typer.Option(None, "--api-key", envvar="OPENAI_API_KEY", help="Bearer token."),
-    parallel: int = typer.Option(8, "--parallel", min=1, help="llama.cpp sequences decoded together."),
-    threads: int | None = typer.Option(
-        None, "--threads", min=1, help="llama.cpp CPU threads (default: all cores; 1 helps on a busy machine)."
-    ),
-    temperature: float = typer.Option(0.5, "--temperature", min=0.0, help="Sampling temperature."),
-    max_tokens: int = typer.Option(1024, "--max-tokens", min=16, help="Token limit per sample."),
-    seed: int = typer.Option(0, "--seed", help="Seed for plans, sampling, tie-breaks, subsets, bootstrap."),
-    max_retries: int = typer.Option(2, "--max-retries", min=0, help="Redraws of an unparseable sample."),
-    lenient: bool = typer.Option(False, "--lenient", help="Recover near-miss verdicts."),
     baseline: list[str] = typer.Option(
         [], "--baseline", help="Also run: 'pairwise-judge' (A/B, order swapped), 'scalar:MODEL' (sequence classifier)."
     ),
@@ -374,11 +313,9 @@ def bench(
     k_meta: int | None = typer.Option(
         None, "--k-meta", min=1, help="With --meta-rm: samples that vote at each k (default k // 2; capped at k)."
     ),
-    force_verdict: ForceVerdict = False,
-    critique_budget: CritiqueBudget = None,
-    score_mode: ScoreMode = "integer",
-    verdict_constraint: VerdictConstraint = "none",
-    constrain_format: ConstrainFormat = False,
+    *,
+    backend_cfg: BackendConfig,  # from its flags (@config_flags)
+    judge_cfg: JudgeConfig,
 ) -> None:
     """Benchmark the GRM: sample K once, report Voting@k for every k (results.json, results.md, plot);
     with --meta-rm also MetaRM@k from the same samples."""
@@ -392,27 +329,7 @@ def bench(
         k_list = parse_ks(ks)
     except ValueError as e:
         fail(str(e))
-    meta_rm = load_meta_rm(meta_rm_path, None, k_meta)
-    backend_cfg = cli_common.backend_config(
-        kind=backend,
-        model=model,
-        base_urls=tuple(base_url),
-        api_key=api_key,
-        parallel=parallel,
-        threads=threads,
-        verdict_constraint=verdict_constraint,
-    )
-    judge_cfg = cli_common.judge_config(
-        temperature,
-        max_tokens,
-        seed=seed,
-        max_retries=max_retries,
-        lenient=lenient,
-        force_verdict=force_verdict,
-        critique_budget=critique_budget,
-        score_mode=score_mode,
-        constrain_format=constrain_format,
-    )
+    meta_rm = load_meta_rm(meta_rm_path, k_meta)
     if stored_only:  # no engine: read the store under the same model id and the same judge settings
         from .bench.runner import StoreOnly
 
@@ -437,7 +354,7 @@ def bench(
                 data,
                 k_list,
                 out,
-                seed=seed,
+                seed=judge_cfg.seed,
                 limit=limit,
                 progress=rate_callback(bar, task),
                 baselines=baselines,

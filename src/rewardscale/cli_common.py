@@ -4,8 +4,9 @@ command modules (cli, serve.command, train.cli) import from here, never from eac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,10 +24,10 @@ from . import models
 from .backends import BackendError, MissingExtra
 from .config import BackendConfig, JudgeConfig, build_backend
 from .grm import GRM
-from .types import Sampling
 
 console = Console()
 err = Console(stderr=True)
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -51,19 +52,11 @@ def progress_bar(transient: bool = True) -> Progress:
     )
 
 
-def backend_config(**settings) -> BackendConfig:
-    """`BackendConfig(**settings)` from a command's flags, or exit with its validation error."""
+def checked(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`build(*args, **kwargs)` (a config class, `dataclasses.replace` of one), or exit with its
+    validation error (a ValueError: `ConfigError`)."""
     try:
-        return BackendConfig(**settings)
-    except ValueError as e:
-        fail(str(e))
-
-
-def judge_config(temperature: float, max_tokens: int, **settings) -> JudgeConfig:
-    """`JudgeConfig` from a command's flags (`--temperature`, `--max-tokens` make its Sampling),
-    or exit with its validation error."""
-    try:
-        return JudgeConfig(sampling=Sampling(temperature=temperature, max_tokens=max_tokens), **settings)
+        return build(*args, **kwargs)
     except ValueError as e:
         fail(str(e))
 
@@ -88,10 +81,11 @@ def build_grm(backend: BackendConfig, judge: JudgeConfig) -> GRM:
         fail(str(e))
 
 
-def load_meta_rm(path: Path | None, k: int | None = None, k_meta: int | None = None):
+def load_meta_rm(path: Path | None, k_meta: int | None = None):
     """--meta-rm DIR -> a loaded MetaRM (None without one); a clear error for a wrong directory,
-    a missing [metarm] extra, --k-meta without --meta-rm, or k_meta outside 1..k."""
-    from .vote import check_k_meta
+    a missing [metarm] extra, --k-meta without --meta-rm, or a k_meta below 1 (one above k is
+    capped at k: `vote.k_meta_at`, the rule everywhere)."""
+    from .vote import k_meta_at
 
     if path is None:
         if k_meta is not None:
@@ -101,8 +95,8 @@ def load_meta_rm(path: Path | None, k: int | None = None, k_meta: int | None = N
         from .metarm.model import MetaRM, NotAMetaRM, read_marker
 
         read_marker(path)  # a wrong directory fails before torch is imported
-        if k is not None and k_meta is not None:
-            check_k_meta(k_meta, k)
+        if k_meta is not None:
+            k_meta_at(1, k_meta)
         return MetaRM.load(path)
     except (NotAMetaRM, MissingExtra, ValueError) as e:
         fail(str(e))

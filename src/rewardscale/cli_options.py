@@ -1,51 +1,220 @@
-"""The verdict options shared by `score`, `bench`, `serve` and `train rft`, and the upstream options of
-`score` and `serve`, declared once (typer `Annotated` aliases) so the commands spell and document them
-the same way."""
+"""The judge's and the backend's command-line flags, declared once: derived from the fields of
+`JudgeConfig` and `BackendConfig` (their types, defaults and `metadata["help"]`, TRL's habit).
+
+A command that builds a judge takes `backend_cfg: BackendConfig` and/or `judge_cfg: JudgeConfig`
+and is decorated with `@config_flags()`: the decorator adds one typer option per config field to
+the signature typer reads (in the help panels *Backend* and *Judge*), and calls the function with
+the configs built and validated (a bad value exits 2 with the config's message). The function
+itself declares only its own flags. A field is `--field-name` (booleans `--name/--no-name`), and
+`JudgeConfig.sampling` gives one flag per `Sampling` field; `FLAGS` holds only what differs from
+that rule (short options, a flag name of its own, bounds, an env var). A new config field is a new
+flag on every command at once.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
+from typer.models import OptionInfo
 
-ForceVerdict = Annotated[
-    bool,
-    typer.Option(
-        "--force-verdict/--no-force-verdict", help="Force a grammar-constrained verdict on samples without one."
-    ),
-]
-CritiqueBudget = Annotated[
-    int | None,
-    typer.Option("--critique-budget", min=1, help="With --force-verdict: tokens allowed before the verdict is forced."),
-]
-ScoreMode = Annotated[
-    str,
-    typer.Option("--score-mode", help="integer (paper) or expected (probability-weighted score from logprobs)."),
-]
-VerdictConstraint = Annotated[
-    str,
-    typer.Option(
-        "--verdict-constraint", help="openai backend: how the server constrains: none, grammar, vllm, sglang."
-    ),
-]
-ConstrainFormat = Annotated[
-    bool,
-    typer.Option(
-        "--constrain-format/--no-constrain-format",
-        help="Generate the whole output under a grammar for the three-part format (slower; llamacpp, openai).",
-    ),
-]
-UpstreamTimeout = Annotated[
-    float | None,
-    typer.Option(
-        "--upstream-timeout",
-        min=0.001,
-        help="openai backend: seconds one HTTP attempt may take, body included (score: 600; serve: --timeout).",
-    ),
-]
-UpstreamRetries = Annotated[
-    int,
-    typer.Option(
-        "--upstream-retries", min=0, help="openai backend: retries of a failed HTTP attempt (5xx, 429, bad body...)."
-    ),
-]
+from .cli_common import checked
+from .config import BackendConfig, JudgeConfig
+from .types import Sampling
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a config field is spelled where it differs from the rule (`--field-name`, no bounds)."""
+
+    decls: tuple[str, ...] = ()
+    min: float | None = None
+    envvar: str | None = None
+    metavar: str | None = None
+
+
+FLAGS: dict[str, Flag] = {
+    # BackendConfig
+    "kind": Flag(("--backend", "-b")),
+    "model": Flag(("--model", "-m")),
+    "base_urls": Flag(("--base-url",), metavar="URL"),
+    "api_key": Flag(envvar="OPENAI_API_KEY"),
+    "lora": Flag(metavar="PATH[:SCALE]"),
+    "parallel": Flag(min=1),
+    "threads": Flag(min=1),
+    "upstream_timeout": Flag(min=0.001),
+    "upstream_retries": Flag(min=0),
+    # JudgeConfig (and its Sampling)
+    "temperature": Flag(min=0.0),
+    "max_tokens": Flag(min=16),
+    "max_retries": Flag(min=0),
+    "critique_budget": Flag(min=1),
+}
+PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge"}
+CONFIG_PARAMS = {"backend_cfg": BackendConfig, "judge_cfg": JudgeConfig}
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One config field as a command-line option: `param` in the signature, `field` in `config`
+    (`nested`: the dataclass field it sits in and its class, `("sampling", Sampling)` for the
+    Sampling fields of JudgeConfig)."""
+
+    config: type
+    field: str
+    nested: tuple[str, type] | None
+    param: inspect.Parameter
+    to_value: Callable[[Any], Any]
+
+
+def flag_name(field: str) -> str:
+    """The long option of a config field (`critique_budget` -> `--critique-budget`)."""
+    decls = FLAGS.get(field, Flag()).decls
+    return decls[0] if decls else "--" + field.replace("_", "-")
+
+
+def cli_help(text: str) -> str:
+    """A field's help as the command line reads it: field names become flags (`force_verdict`
+    -> `--force-verdict`); names without an underscore are left alone (plain words)."""
+    names = [f for f in _all_fields() if "_" in f]
+    return re.sub(r"\b(" + "|".join(names) + r")\b", lambda m: flag_name(m.group(1)), text) if names else text
+
+
+def _all_fields() -> list[str]:
+    out = []
+    for cls in (BackendConfig, JudgeConfig, Sampling):
+        out += [f.name for f in dataclasses.fields(cls)]
+    return out
+
+
+def _option_type(hint: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """The type typer parses a field as, and how its value becomes the field's (a tuple field is
+    a repeatable option)."""
+    if typing.get_origin(hint) is tuple:
+        return list[str], lambda v: tuple(v or ())
+    return hint, lambda v: v
+
+
+def _fields(config: type, exclude: set[str], decls: Mapping[str, tuple[str, ...]], helps: Mapping[str, str]):
+    hints = typing.get_type_hints(config)
+    for f in dataclasses.fields(config):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):  # JudgeConfig.sampling: one flag per Sampling field
+            inner = typing.get_type_hints(hint)
+            for g in dataclasses.fields(hint):
+                if g.name not in exclude:
+                    yield _make(config, g, inner[g.name], (f.name, hint), decls, helps)
+        elif f.name not in exclude:
+            yield _make(config, f, hint, None, decls, helps)
+
+
+def _make(config, f: dataclasses.Field, hint, nested, decls, helps) -> _Field:
+    spec = FLAGS.get(f.name, Flag())
+    names = tuple(decls.get(f.name, ())) or spec.decls or (flag_name(f.name),)
+    kind, to_value = _option_type(hint)
+    if kind is bool:
+        long = names[0]
+        names = (f"{long}/--no-{long.removeprefix('--')}", *names[1:])
+    if f.default is not dataclasses.MISSING:
+        default = f.default
+    else:
+        default = f.default_factory()  # type: ignore[misc]
+    if isinstance(default, tuple):
+        default = ()
+    text = helps.get(f.name) or cli_help(f.metadata.get("help", ""))
+    if kind == list[str]:
+        text += " Repeatable."
+    option = typer.Option(
+        *names,
+        help=text,
+        min=spec.min,
+        envvar=spec.envvar,
+        metavar=spec.metavar,
+        rich_help_panel=PANELS[config],
+    )
+    name = names[0].split("/")[0].removeprefix("--").replace("-", "_")  # the flag's: --sampler-lora, sampler_lora
+    param = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
+    return _Field(config, f.name, nested, param, to_value)
+
+
+def _own_flags(params: Iterable[inspect.Parameter]) -> set[str]:
+    """The option names a command declares itself (to refuse a derived flag that would clash)."""
+    out: set[str] = set()
+    for p in params:
+        infos = [p.default, *getattr(p.annotation, "__metadata__", ())]
+        for info in infos:
+            for decl in getattr(info, "param_decls", None) or ():
+                out.update(d for part in decl.split("/") for d in [part.strip()] if d)
+            if isinstance(info, OptionInfo) and isinstance(info.default, str):
+                out.add(info.default)  # Annotated style: the first name sits in `default`
+    return out
+
+
+def config_flags(
+    *,
+    exclude: Iterable[str] = (),
+    decls: Mapping[str, tuple[str, ...]] | None = None,
+    help: Mapping[str, str] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the flags of the configs its function takes (`backend_cfg`, `judge_cfg`).
+
+    exclude: fields the command does not offer (it keeps the config's default, or sets the field
+        itself, e.g. `train rft` picks the sampler's backend); a command's own flag of the same
+        name must be excluded, or this raises at import time.
+    decls: another spelling for a field on this command (`{"lora": ("--sampler-lora",)}`).
+    help: another help text for a field on this command.
+    """
+    skip, spelled, helps = set(exclude), dict(decls or {}), dict(help or {})
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(fn, eval_str=True)
+        configs = [CONFIG_PARAMS[name] for name in signature.parameters if name in CONFIG_PARAMS]
+        if not configs:
+            raise TypeError(f"{fn.__name__} takes neither backend_cfg nor judge_cfg: nothing to derive")
+        own = [p for name, p in signature.parameters.items() if name not in CONFIG_PARAMS]
+        derived = [d for cls in configs for d in _fields(cls, skip, spelled, helps)]
+        names, flags = {p.name for p in own}, _own_flags(own)
+        clash = sorted(d.field for d in derived if d.param.name in names or _declared(d.param) & flags)
+        if clash:
+            raise TypeError(
+                f"{fn.__name__} declares {', '.join(map(flag_name, clash))} itself: "
+                f"exclude {', '.join(clash)} (or spell it otherwise with decls=)"
+            )
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            settings: dict[type, dict[str, Any]] = {cls: {} for cls in configs}
+            nested: dict[tuple[type, str, type], dict[str, Any]] = {}
+            for d in derived:
+                value = d.to_value(kwargs.pop(d.param.name))
+                if d.nested:
+                    nested.setdefault((d.config, *d.nested), {})[d.field] = value
+                else:
+                    settings[d.config][d.field] = value
+            for (cls, name, inner), values in nested.items():  # JudgeConfig.sampling = Sampling(...)
+                settings[cls][name] = checked(inner, **values)
+            for name, cls in CONFIG_PARAMS.items():
+                if cls in settings:
+                    kwargs[name] = checked(cls, **settings[cls])
+            return fn(**kwargs)
+
+        params = own + [d.param for d in derived]
+        command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
+
+
+def _declared(param: inspect.Parameter) -> set[str]:
+    (info,) = param.annotation.__metadata__
+    return {part for decl in info.param_decls for part in decl.split("/")} | (
+        {info.default} if isinstance(info.default, str) else set()
+    )

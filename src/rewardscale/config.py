@@ -12,7 +12,10 @@ Each field carries its help text in `metadata["help"]` (TRL's `*Config` habit).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from . import models
@@ -146,8 +149,13 @@ class BackendConfig:
     )
     base_urls: tuple[str, ...] = _help("openai: OpenAI-compatible server URLs (round-robin).", default=())
     api_key: str | None = field(default=None, repr=False, metadata={"help": "openai: bearer token."})
+    lora: tuple[tuple[str, float], ...] = _help(
+        "llamacpp: GGUF LoRA adapter files, PATH[:SCALE] (scale 1 by default), applied on top of the model "
+        "(and of an embedded judge's own adapter); each file's name and sha256 become part of the model id.",
+        default=(),
+    )
     parallel: int = _help("llamacpp: sequences decoded together.", default=8)
-    threads: int | None = _help("llamacpp: CPU threads (default: all cores).", default=None)
+    threads: int | None = _help("llamacpp: CPU threads (default: all cores; 1 helps on a busy machine).", default=None)
     verdict_constraint: str = _help(
         f"openai: how the server constrains a verdict: {', '.join(VERDICT_CONSTRAINTS)}.", default="none"
     )
@@ -160,6 +168,12 @@ class BackendConfig:
         )
         if self.kind not in BACKENDS:
             raise ConfigError(f"unknown backend {self.kind!r}; choose one of: {', '.join(BACKENDS)}")
+        if self.lora and self.kind != "llamacpp":
+            raise ConfigError(
+                f"lora (GGUF LoRA adapters) needs the llamacpp backend, not {self.kind}: load the adapter into the "
+                "server behind the base URL (openai), or use the merged checkpoint (transformers)"
+            )
+        object.__setattr__(self, "lora", parse_loras(self.lora))
         if self.verdict_constraint not in VERDICT_CONSTRAINTS:
             raise ConfigError(
                 f"unknown verdict constraint {self.verdict_constraint!r}; "
@@ -174,19 +188,24 @@ class BackendConfig:
         if self.upstream_retries < 0:
             raise ConfigError(f"upstream_retries must be >= 0, got {self.upstream_retries}")
 
-    @property
+    @cached_property
     def model_id(self) -> str | None:
-        """The model id the backend built from this config reports (part of every store key)."""
-        if self.kind == "llamacpp":
-            return self.model or models.DEFAULT_MODEL
+        """The model id the backend built from this config reports (part of every store key);
+        added LoRA adapters are part of it (`models.lora_model_id`)."""
+        if self.kind == "llamacpp":  # as make_backend derives it
+            base = models.store_id(self.model or models.DEFAULT_MODEL)
+            return models.lora_model_id(base, self.lora) if self.lora else base
         return self.model
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments `rewardscale.backends.make_backend(self.kind, ...)` takes."""
         if self.kind == "llamacpp":
-            opts: dict[str, Any] = {"model": self.model_id, "parallel": self.parallel}
+            opts: dict[str, Any] = {"model": self.model or models.DEFAULT_MODEL, "parallel": self.parallel}
             if self.threads:
                 opts["threads"] = self.threads
+            if self.lora:
+                opts["lora"] = list(self.lora)
+                opts["model_id"] = self.model_id
             return opts
         if self.kind == "openai":
             return {
@@ -198,6 +217,43 @@ class BackendConfig:
                 "max_retries": self.upstream_retries,
             }
         return {"model": self.model}
+
+
+def parse_loras(lora: Any) -> tuple[tuple[str, float], ...]:
+    """`BackendConfig.lora` as ((path, scale), ...): each item `PATH[:SCALE]` or (path, scale);
+    one such item alone is taken as a list of one."""
+    if isinstance(lora, str) or (len(lora) == 2 and isinstance(lora[0], str) and isinstance(lora[1], (int, float))):
+        lora = (lora,)
+    return tuple(parse_lora(a) for a in lora)
+
+
+def parse_lora(adapter: str | tuple[str, float] | list) -> tuple[str, float]:
+    """One LoRA adapter as (path, scale), from llama.cpp's `PATH[:SCALE]` or a (path, scale) pair;
+    ConfigError for a missing file (named) or a scale that is not a finite number. A path that
+    is itself an existing file is taken whole (a colon in a file name is not a scale)."""
+    if isinstance(adapter, str):
+        path, sep, text = adapter.rpartition(":")
+        if not sep or Path(adapter).is_file():
+            path, text = adapter, "1"
+        try:
+            scale = float(text)
+        except ValueError:
+            raise ConfigError(
+                f"lora {adapter}: {text!r} is not a scale (PATH[:SCALE], e.g. adapter.gguf:0.5), "
+                f"and there is no file at {adapter}"
+            ) from None
+    elif isinstance(adapter, (tuple, list)) and len(adapter) == 2:
+        path, scale = adapter
+    else:
+        raise ConfigError(f"a lora adapter is 'PATH[:SCALE]' or (path, scale), got {adapter!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise ConfigError(f"lora {path}: the scale must be a finite number, got {scale!r}")
+    path = str(path)
+    if not path:
+        raise ConfigError(f"lora {adapter!r}: no path (PATH[:SCALE])")
+    if not Path(path).is_file():
+        raise ConfigError(f"lora: no GGUF LoRA adapter file at {path}")
+    return path, float(scale)
 
 
 def build_backend(config: BackendConfig) -> Backend:

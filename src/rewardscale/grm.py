@@ -23,7 +23,7 @@ from .verdict import (
     forcing_prefix,
     format_grammar,
 )
-from .vote import check_k_meta, default_k_meta, metarm_totals, pick_best, totals, win_probability
+from .vote import k_meta_at, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
 TOP_LOGPROBS = 20  # alternatives per token in expected mode (all of 1..10 fit)
@@ -39,13 +39,13 @@ class SampleScorer(Protocol):
 
 
 def resolve_k_meta(k: int, k_meta: int | None, meta_rm: SampleScorer | None) -> int | None:
-    """The k_meta MetaRM@k uses (default k // 2, at least 1), or None for plain Voting@k; raises
-    ValueError for k_meta outside 1..k or a k_meta without a meta RM."""
+    """The k_meta MetaRM@k uses (`vote.k_meta_at`: default k // 2, at least 1; capped at k), or
+    None for plain Voting@k; raises ValueError for a k_meta below 1 or one without a meta RM."""
     if meta_rm is None:
         if k_meta is not None:
             raise ValueError("k_meta needs a meta RM (meta_rm=...): MetaRM@k ranks the samples by its q")
         return None
-    return check_k_meta(default_k_meta(k) if k_meta is None else k_meta, k)
+    return k_meta_at(k, k_meta)
 
 
 @dataclass

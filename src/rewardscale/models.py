@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +149,20 @@ def llama_files(name: str, progress=None) -> tuple[Path, list[tuple[Path, float]
     return model_path(name, progress), []
 
 
+def lora_model_id(base: str, lora: Sequence[tuple[str | os.PathLike, float]]) -> str:
+    """The model id of `base` with GGUF LoRA adapter files added (`--lora PATH[:SCALE]`): each
+    adapter's file name, the first 12 hex digits of its sha256 and, when not 1, its scale
+    (`base+adapter.gguf@1a2b3c4d5e6f`, `...@1a2b3c4d5e6f*0.5`). The id is part of every sample
+    store key, so a store never serves the plain model's samples to an adapted judge, and a
+    retrained adapter under the same file name gets samples of its own. (`base` is the model's
+    own id: an embedded judge's `store_id` already names its adapter's checksum.)"""
+    parts = [base]
+    for path, scale in lora:
+        tag = f"{Path(path).name}@{file_sha256(Path(path))[:12]}"
+        parts.append(tag if float(scale) == 1.0 else f"{tag}*{float(scale):g}")
+    return "+".join(parts)
+
+
 def base_of(name: str) -> str:
     """The embedded base model under `name` (itself for a base model)."""
     return ADAPTERS[name].base if name in ADAPTERS else name
@@ -225,6 +240,18 @@ def remember_verified(path: Path, sha256: str) -> None:
         os.replace(tmp, _memo_path())
     except OSError:
         pass
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of the file at `path`, hashed once, then read from the memo (`verified.json`)
+    while its size and mtime stay what they were."""
+    key = path.resolve()
+    entry = _read_memo().get(str(key))
+    if isinstance(entry, list) and len(entry) == 3 and entry[:2] == _stamp(key):
+        return str(entry[2])
+    digest = sha256_file(key)
+    remember_verified(key, digest)
+    return digest
 
 
 def matches_sha256(path: Path, sha256: str) -> bool:

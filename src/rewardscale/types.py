@@ -114,9 +114,9 @@ def _check_messages(messages: Sequence[Any]) -> Sequence[Message]:
 class Sampling:
     """Decoding parameters shared by every sample of a call (paper: temperature 0.5)."""
 
-    temperature: float = 0.5
-    top_p: float = 1.0
-    max_tokens: int = 1024
+    temperature: float = field(default=0.5, metadata={"help": "Sampling temperature (paper: 0.5)."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling: keep the tokens of this much probability."})
+    max_tokens: int = field(default=1024, metadata={"help": "Token limit per sample."})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,18 +48,23 @@ def pick_best(rewards: Sequence[float], seed: int, any_valid: bool = True) -> in
 # ---------------------------------------------------------------- MetaRM@k (guided voting)
 
 
-def default_k_meta(k: int) -> int:
-    """The paper's default: keep half of the k samples (at least one)."""
-    return max(1, k // 2)
+def k_meta_at(k: int, k_meta: int | None = None) -> int:
+    """How many of k samples vote in MetaRM@k: the one rule, used by `score`, `bench`, `serve`, the
+    GRM, the estimators and the integrations alike.
 
-
-def check_k_meta(k_meta: int, k: int) -> int:
-    """Raise ValueError unless 1 <= k_meta <= k; return k_meta."""
+    None: the paper's default, half of the k samples (k // 2, at least 1). A number is capped at
+    k (a k_meta >= k votes with every sample, which is Voting@k), so one `--k-meta` serves every
+    k of a bench curve and a server default serves calls that ask for fewer samples; the
+    Reward's `k_meta` records the number used. A k_meta below 1, or not an integer, is no number
+    of voters: ValueError.
+    """
+    if k_meta is None:
+        return max(1, k // 2)
+    if isinstance(k_meta, bool) or not isinstance(k_meta, int):
+        raise ValueError(f"k_meta must be an integer, got {k_meta!r}")
     if k_meta < 1:
         raise ValueError(f"k_meta must be >= 1, got {k_meta}")
-    if k_meta > k:
-        raise ValueError(f"k_meta = {k_meta} is more than k = {k}: MetaRM@k keeps k_meta of the k samples")
-    return k_meta
+    return min(k_meta, max(1, k))
 
 
 def _missing(q: float | None) -> bool:
@@ -80,7 +85,7 @@ def select_top(samples: Sequence[Judgment], q: Sequence[float | None], k_meta: i
     """Positions (ascending) of the k_meta samples MetaRM@k votes with (see `meta_order`)."""
     if len(q) != len(samples):
         raise ValueError(f"{len(q)} meta RM scores for {len(samples)} samples")
-    check_k_meta(k_meta, len(samples))
+    k_meta = k_meta_at(len(samples), k_meta)
     return sorted(meta_order(q, [j.valid for j in samples])[:k_meta])
 
 

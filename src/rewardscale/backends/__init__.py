@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .base import Backend, BackendError, Completion, GenerationRequest, MissingExtra
 
 BACKENDS = ("llamacpp", "openai", "transformers")
@@ -17,12 +19,19 @@ def make_backend(name: str, **options) -> Backend:
         from .llamacpp import LlamaCppBackend
 
         model = options.pop("model", None) or models.DEFAULT_MODEL
+        added = list(options.get("lora", ()))  # GGUF LoRA files (path, scale) on top of the model
+        for adapter, _ in added:
+            if not Path(adapter).is_file():
+                raise BackendError(f"no GGUF LoRA adapter at {adapter}")
         if models.is_embedded(model):
-            path, lora = models.llama_files(model)
-            options["lora"] = [*lora, *options.get("lora", ())]
+            path, embedded = models.llama_files(model)  # an embedded judge brings its own adapter
+            options["lora"] = [*embedded, *added]
         else:
             path = model
-        options.setdefault("model_id", models.store_id(model))
+        # the id every store key holds: an embedded judge's name (and adapter checksum), then the
+        # adapters added on top, which change the judge too
+        base = models.store_id(model)
+        options.setdefault("model_id", models.lora_model_id(base, added) if added else base)
         return LlamaCppBackend(path, **options)
     if name == "openai":
         from .openai_http import OpenAIBackend

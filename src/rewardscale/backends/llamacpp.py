@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from .. import models
 from ..types import Sampling
 from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar
 from .base import BackendError, Completion, GenerationRequest, MissingExtra, Progress, failed
@@ -53,7 +54,6 @@ class LlamaCppBackend:
         path = Path(model_path)
         if not path.is_file():
             raise BackendError(f"no GGUF model at {path}")
-        self.model_id = model_id or path.name
         self.parallel = parallel
         p = xlc.CommonParams()
         p.model.path = str(path)
@@ -64,6 +64,8 @@ class LlamaCppBackend:
             adapters.append(xlc.CommonAdapterLoraInfo(path=str(adapter), scale=float(scale)))
         p.lora_adapters = adapters
         self.lora = [(str(a), float(s)) for a, s in lora]
+        # without an id from the caller, adapters are part of it (models.lora_model_id)
+        self.model_id = model_id or (models.lora_model_id(path.name, lora) if lora else path.name)
         p.n_parallel = parallel
         p.n_ctx = parallel * ctx_per_slot
         p.kv_unified = True  # slots share one KV pool; children copy the parent's prefix

@@ -35,7 +35,7 @@ from math import comb
 
 import numpy as np
 
-from ..vote import check_k_meta, meta_order
+from ..vote import k_meta_at, meta_order
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def metarm_accuracy(
     `voting_accuracy`; with `first`, the kept samples decide by the two-order rule."""
     scores = np.asarray(scores, dtype=float)
     good = np.asarray(good, dtype=bool)
-    k_meta = check_k_meta(max(1, k // 2) if k_meta is None else k_meta, k)
+    k_meta = k_meta_at(k, k_meta)
     if len(q) != scores.shape[0]:
         raise ValueError(f"{len(q)} q values for {scores.shape[0]} samples")
     rng = np.random.default_rng(seed)
@@ -172,7 +172,7 @@ def metarm_scores(
 ) -> np.ndarray:
     """MetaRM@k for single-response examples: like `voting_scores` (same seed, same subsets), but
     each k-subset keeps its top k_meta samples by q (E, K) before averaging."""
-    k_meta = check_k_meta(max(1, k // 2) if k_meta is None else k_meta, k)
+    k_meta = k_meta_at(k, k_meta)
     return _binary_scores(scores, q, k, k_meta, seed, replicates)
 
 

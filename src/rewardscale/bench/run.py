@@ -13,6 +13,7 @@ from typing import Any
 
 from ..batch import write_jsonl_atomic
 from ..grm import GRM, SampleScorer, with_q
+from ..vote import k_meta_at
 from .cost import Timing
 from .loaders import load
 from .report import write_report
@@ -53,12 +54,12 @@ def run_bench(
     stored_only: generate nothing; report on the examples whose samples are all in the GRM's
     store already (a partial report of a run still going or stopped; marked as partial).
     meta_rm: also score every sample with this meta RM and report MetaRM@k next to Voting@k
-    (same K samples; k_meta = k // 2, or `k_meta` capped at k).
+    (same K samples; at each k, `vote.k_meta_at(k, k_meta)`: k // 2, or `k_meta` capped at k).
     per_subset: per-subset curves in the plot (None: for benchmarks with few subsets)."""
     if k_meta is not None and meta_rm is None:
         raise ValueError("--k-meta needs --meta-rm")
-    if k_meta is not None and k_meta < 1:
-        raise ValueError(f"k_meta must be >= 1, got {k_meta}")
+    if k_meta is not None:
+        k_meta_at(max(ks), k_meta)  # a k_meta below 1 fails before any sampling
     if len(names) != len(sources):
         raise ValueError(f"give one --data per benchmark: {len(names)} benchmarks, {len(sources)} --data")
     benches = [BenchData(n, load(n, s, limit=limit)) for n, s in zip(names, sources)]

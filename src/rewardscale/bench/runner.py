@@ -19,6 +19,7 @@ from ..errors import RewardscaleError
 from ..grm import GRM
 from ..types import Judgment
 from ..verdict import VerdictCompletion
+from ..vote import k_meta_at
 from .cost import Timing, cost_curve, metarm_cost
 from .estimator import metarm_accuracy, metarm_scores, voting_accuracy, voting_scores
 from .examples import Example, Kind
@@ -132,11 +133,6 @@ def order_rule(e: Example, judgments: Sequence[Judgment]) -> np.ndarray | None:
 def q_vector(judgments: Sequence[Judgment]) -> np.ndarray:
     """(K,) meta RM scores, NaN where a sample has none (it did not parse)."""
     return np.array([np.nan if j.q is None else j.q for j in judgments], dtype=float)
-
-
-def k_meta_for(k: int, k_meta: int | None) -> int:
-    """The k_meta used at k: k // 2 (at least 1) by default, else the given one capped at k."""
-    return max(1, k // 2) if k_meta is None else min(k_meta, k)
 
 
 def _seed(*parts: Any) -> int:
@@ -268,7 +264,7 @@ def evaluate(
     if timing is not None:
         out["timing"] = timing.to_dict()
     if metarm:
-        out["metarm"] = {"k_meta": {str(k): k_meta_for(k, k_meta) for k in ks}}
+        out["metarm"] = {"k_meta": {str(k): k_meta_at(k, k_meta) for k in ks}}
     for b in benches:
         res = out["benchmarks"][b.name] = _evaluate_one(b, ks, seed, resamples)
         cost = cost_curve(b.judgments, ks, timing)
@@ -313,7 +309,7 @@ def _evaluate_metarm(
         qs = np.stack([q_vector(js[:K]) for js in b.judgments])
         no_error = np.array([not e.has_error for e in b.examples])
         for k in ks:
-            km = k_meta_for(k, k_meta)
+            km = k_meta_at(k, k_meta)
             reps = metarm_scores(scores, qs, k, km, seed=_seed(seed, b.name, k))
             base = voting_scores(scores, k, seed=_seed(seed, b.name, k))
             auc = _mean_auc(reps, no_error)
@@ -336,7 +332,7 @@ def _evaluate_metarm(
     subsets = [e.subset for e in b.examples]
     subs = np.array(subsets)
     for k in ks:
-        km = k_meta_for(k, k_meta)
+        km = k_meta_at(k, k_meta)
         meta, vote = [], []
         for e, js in zip(b.examples, b.judgments):
             m = score_matrix(js[:K], e.request.n)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..grm import GRM, SampleScorer
 from ..scales import SCALES, Scale, scaled
-from ..vote import check_k_meta
+from ..vote import k_meta_at
 from .scorer import Scorer, make_scorer
 from .text import Grouped, group_by_prompt
 
@@ -63,7 +63,7 @@ class _GRMRewardBase:
 
             meta_rm = MetaRM.load(meta_rm)
         if k_meta is not None:
-            check_k_meta(k_meta, k)
+            k_meta_at(k, k_meta)  # below 1 is an error; above k is capped (at each call's k)
             if meta_rm is None and grm is not None:
                 raise ValueError("k_meta needs a meta RM (meta_rm=...): MetaRM@k ranks the samples by its q")
         self.scorer = scorer or make_scorer(grm=grm, url=url, k=k, timeout=timeout, meta_rm=meta_rm)

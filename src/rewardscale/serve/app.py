@@ -13,8 +13,8 @@ Bodies are validated before anything is queued (clear 4xx naming the field); sco
 one DynamicBatcher, so concurrent calls share backend calls.
 
 With a meta RM (`create_app(grm, config, meta_rm=MetaRM.load(DIR))`), every call on every endpoint
-is scored with MetaRM@k: the call's `k_meta` (default `config.k_meta`, else k // 2, capped at the
-call's k) top samples by the meta RM's q vote. Without one, a call naming `k_meta` gets 400.
+is scored with MetaRM@k: the call's `k_meta` (default `config.k_meta`, else k // 2; capped at the
+call's k, `vote.k_meta_at`) top samples by the meta RM's q vote. Without one, a call naming `k_meta` gets 400.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from ..errors import RewardscaleError
 from ..grm import GRM, SampleScorer
 from ..scales import scaled
 from ..types import InvalidRequest, Request, Reward
+from ..vote import k_meta_at
 from . import openrlhf
 from .batcher import DynamicBatcher, Expired, QueueFull
 from .config import ServerConfig
@@ -155,8 +156,9 @@ def create_app(
             raise HTTPException(400, f"field 'k' must be between 1 and {config.max_k} (server limit), got {k}")
         return k
 
-    def check_k_meta(k_meta: Any, k: int) -> int | None:
-        """The call's k_meta: None without a meta RM, else its own (1..k) or the server default."""
+    def call_k_meta(k_meta: Any, k: int) -> int | None:
+        """The call's k_meta: None without a meta RM, else its own or the server default, capped at
+        the call's k (`vote.k_meta_at`, the rule everywhere)."""
         if meta_rm is None:
             if k_meta is not None:
                 raise HTTPException(400, "field 'k_meta' needs a meta RM (MetaRM@k); this server has none loaded")
@@ -167,11 +169,7 @@ def create_app(
             raise HTTPException(400, f"field 'k_meta' must be an integer, got {json.dumps(k_meta)}")
         if k_meta < 1:
             raise HTTPException(400, f"field 'k_meta' must be >= 1, got {k_meta}")
-        if k_meta > k:
-            raise HTTPException(
-                400, f"field 'k_meta' = {k_meta} is more than k = {k}: MetaRM@k votes with k_meta of the k samples"
-            )
-        return k_meta
+        return k_meta_at(k, k_meta)
 
     def check_limits(requests: list[Request], where: str) -> None:
         limit = min(config.max_requests, config.max_queue)
@@ -245,7 +243,7 @@ def create_app(
         if not isinstance(items, list) or not items:
             raise HTTPException(400, "field 'requests' must be a non-empty list of {query|messages, responses}")
         k = check_k(body.get("k"))
-        k_meta = check_k_meta(body.get("k_meta"), k)
+        k_meta = call_k_meta(body.get("k_meta"), k)
         samples = body.get("return_samples", False)
         if not isinstance(samples, bool):
             raise HTTPException(400, "field 'return_samples' must be true or false")
@@ -269,7 +267,7 @@ def create_app(
         try:
             call = openrlhf.parse_call(body)
             k = check_k(call.k)
-            k_meta = check_k_meta(call.k_meta, k)
+            k_meta = call_k_meta(call.k_meta, k)
             grouped = openrlhf.to_requests(call, max_group=config.max_responses)
         except InvalidRequest as e:
             raise HTTPException(400, str(e)) from e

@@ -32,7 +32,7 @@ from ..backends.base import BackendError, Deadline, deadline
 from ..errors import RewardscaleError
 from ..grm import GRM, SampleScorer
 from ..types import Judgment, Request, Reward, Status
-from ..vote import check_k_meta, default_k_meta
+from ..vote import k_meta_at
 from .metrics import Metrics
 
 log = logging.getLogger("rewardscale.serve")
@@ -227,12 +227,13 @@ class DynamicBatcher:
         """Queue one call's requests; raise QueueFull (nothing queued) when they do not fit.
 
         `k_meta` (only with a meta RM; checked here, before anything is queued): the samples that
-        vote, default k // 2. ValueError for a k_meta outside 1..k or without a meta RM."""
+        vote (`vote.k_meta_at`: default k // 2, capped at k). ValueError for a k_meta below 1 or
+        without a meta RM."""
         if self.meta_rm is None:
             if k_meta is not None:
                 raise ValueError("k_meta needs a meta RM (MetaRM@k); this batcher has none")
         else:
-            k_meta = check_k_meta(default_k_meta(k) if k_meta is None else k_meta, k)
+            k_meta = k_meta_at(k, k_meta)
         job = Job(list(requests), k, time.monotonic() + timeout_s, k_meta=k_meta)
         if not job.requests:
             job.future.set_result([])

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..scales import SCALES
-from ..vote import default_k_meta
+from ..vote import k_meta_at
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,8 @@ class ServerConfig:
     k: default samples per request (Voting@k) when a call does not say; max_k bounds what a call
         may ask for.
     k_meta: with a meta RM loaded, the samples that vote (MetaRM@k) when a call does not say;
-        None: k // 2 of the call's k (at least 1). Capped at a call's k when the call asks for
-        fewer samples. Needs a meta RM (`create_app(..., meta_rm=)`).
+        None: k // 2 of the call's k (at least 1). Capped at a call's k (`vote.k_meta_at`, the
+        rule everywhere). Needs a meta RM (`create_app(..., meta_rm=)`).
     max_batch: most GRM requests in one backend call (1 turns dynamic batching off).
     max_wait_ms: how long the batcher waits for more requests after the first one arrives; work
         that queues while the backend is busy is taken at once, without waiting.
@@ -60,10 +60,8 @@ class ServerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.k > self.max_k:
             raise ValueError(f"k ({self.k}) is above max_k ({self.max_k})")
-        if self.k_meta is not None and not 1 <= self.k_meta <= self.k:
-            raise ValueError(
-                f"k_meta ({self.k_meta}) must be between 1 and k ({self.k}): MetaRM@k keeps k_meta of the k samples"
-            )
+        if self.k_meta is not None:
+            k_meta_at(self.k, self.k_meta)  # below 1: ValueError; above k: capped per call
         if self.max_wait_ms < 0 or self.timeout_s <= 0:
             raise ValueError("max_wait_ms must be >= 0 and timeout_s > 0")
         if self.reward_scale not in SCALES:
@@ -71,7 +69,7 @@ class ServerConfig:
 
     def meta_default(self, k: int) -> int:
         """The k_meta of a call with `k` samples that does not name one (server has a meta RM)."""
-        return default_k_meta(k) if self.k_meta is None else min(self.k_meta, k)
+        return k_meta_at(k, self.k_meta)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings, the token left out (a secret)."""

@@ -7,6 +7,7 @@ to `--out`, scorable at once with `rewardscale score --backend transformers --mo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -15,8 +16,9 @@ import typer
 
 from .. import cli_common, models
 from ..backends import BackendError, MissingExtra
-from ..cli_common import console, fail, progress_bar
-from ..cli_options import CritiqueBudget, ForceVerdict
+from ..cli_common import checked, console, fail, progress_bar
+from ..cli_options import config_flags
+from ..config import BackendConfig, JudgeConfig
 from .common import TrainOptions
 from .data import DataError, load_examples
 
@@ -156,6 +158,16 @@ def grounded_cmd(
 
 
 @app.command()
+@config_flags(
+    # the sampler's backend and model are picked from --backend/--sampler-model/--model; --threads
+    # and --lora are the trainer's; lenient parses and expected scores are no RFT labels
+    exclude=("kind", "model", "threads", "lenient", "score_mode"),
+    decls={"lora": ("--sampler-lora",)},
+    help={
+        "seed": SEED.help,
+        "lora": "llamacpp sampler: a GGUF LoRA adapter on top of the sampler model, PATH[:SCALE] (as `score --lora`).",
+    },
+)
 def rft(
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json file or datasets name[:split]."),
     model: str = typer.Option(..., "--model", "-m", help="Model to train: HF dir/id, .gguf or embedded name."),
@@ -166,15 +178,9 @@ def rft(
         None, "--backend", help="Sampling backend (default: llamacpp for GGUF models, else transformers)."
     ),
     sampler_model: str | None = typer.Option(None, "--sampler-model", help="Model to sample with (default --model)."),
-    base_url: list[str] = typer.Option([], "--base-url", help="OpenAI-compatible server(s) for --backend openai."),
-    temperature: float = typer.Option(0.5, "--temperature", help="Sampling temperature (paper: 0.5)."),
-    max_tokens: int = typer.Option(1024, "--max-tokens", help="Token limit per sample."),
-    parallel: int = typer.Option(8, "--parallel", help="llama.cpp sequences decoded together."),
     store: Path | None = typer.Option(
         None, "--store", help="Sample store (SQLite): a rerun reuses every sample drawn (default OUT/samples.sqlite)."
     ),
-    force_verdict: ForceVerdict = False,
-    critique_budget: CritiqueBudget = None,
     sft_data: Path | None = typer.Option(None, "--sft-data", help="Skip sampling: train on this rft_data.jsonl."),
     sample_only: bool = typer.Option(False, "--sample-only", help="Build the RFT data and report; do not train."),
     max_length: int = typer.Option(4096, "--max-length", help="Token limit of one SFT record."),
@@ -198,9 +204,11 @@ def rft(
     grad_accum: int | None = ACCUM,
     lora: bool = LORA,
     dtype: str = DTYPE,
-    seed: int = SEED,
     threads: int | None = THREADS,
     save_steps: int = SAVE_STEPS,
+    *,
+    backend_cfg: BackendConfig,  # the sampler's, from its flags (@config_flags); its seed trains too
+    judge_cfg: JudgeConfig,
 ) -> None:
     """Rejection fine-tuning: sample N_RFT judgments per example, keep correct ones, SFT on them."""
     from .rft import build_rft, read_jsonl, write_jsonl
@@ -214,14 +222,8 @@ def rft(
     if sft_data is None:
         examples = _load(data, limit)
         engine = _sampler_backend(sampler_model or model, backend)
-        grm = cli_common.build_grm(
-            cli_common.backend_config(
-                kind=engine, model=sampler_model or model, base_urls=tuple(base_url), parallel=parallel
-            ),
-            cli_common.judge_config(
-                temperature, max_tokens, seed=seed, force_verdict=force_verdict, critique_budget=critique_budget
-            ),
-        )
+        sampler = checked(dataclasses.replace, backend_cfg, kind=engine, model=sampler_model or model)
+        grm = cli_common.build_grm(sampler, judge_cfg)
         from ..store import SampleStore
 
         grm.store = SampleStore(store or out / "samples.sqlite")
@@ -275,7 +277,18 @@ def rft(
         fail("RFT kept no sample (see rft_report.json): nothing to fine-tune on")
     shape = {"lora_r": lora_r, "lora_alpha": lora_alpha, "merge_lora": merge, "lora_top_layers": lora_top_layers}
     opts = _options(
-        SFT_DEFAULTS, lr, epochs, max_steps, batch_size, grad_accum, lora, dtype, seed, threads, save_steps, **shape
+        SFT_DEFAULTS,
+        lr,
+        epochs,
+        max_steps,
+        batch_size,
+        grad_accum,
+        lora,
+        dtype,
+        judge_cfg.seed,
+        threads,
+        save_steps,
+        **shape,
     )
     try:
         result = train_sft(model, records, out, opts, max_length=max_length, resume=resume)

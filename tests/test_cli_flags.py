@@ -1,0 +1,133 @@
+"""The judge/backend flags are derived once from JudgeConfig and BackendConfig (`cli_options.
+config_flags`): every command that builds a judge shows the same flags, with the same names,
+short options, defaults and env var as before, and hands its function ready configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+import typer
+from typer.main import get_command
+from typer.testing import CliRunner
+
+import rewardscale.cli as cli
+import rewardscale.cli_common as cli_common
+from rewardscale.cli_options import config_flags, flag_name
+from rewardscale.config import BackendConfig, JudgeConfig
+from rewardscale.types import Sampling
+
+BACKEND = {
+    "--backend": ("-b", "llamacpp"),
+    "--model": ("-m", None),
+    "--base-url": (None, ()),
+    "--api-key": (None, None),
+    "--lora": (None, ()),
+    "--parallel": (None, 8),
+    "--threads": (None, None),
+    "--verdict-constraint": (None, "none"),
+    "--upstream-timeout": (None, None),
+    "--upstream-retries": (None, 5),
+}
+JUDGE = {
+    "--temperature": (None, 0.5),
+    "--top-p": (None, 1.0),
+    "--max-tokens": (None, 1024),
+    "--seed": (None, 0),
+    "--shuffle": (None, True),
+    "--max-retries": (None, 2),
+    "--lenient": (None, False),
+    "--force-verdict": (None, False),
+    "--critique-budget": (None, None),
+    "--constrain-format": (None, False),
+    "--score-mode": (None, "integer"),
+}
+
+
+def options(*path: str) -> dict:
+    command = get_command(cli.app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    return {o: p for p in command.params if p.param_type_name == "option" for o in p.opts}
+
+
+@pytest.mark.parametrize("command", [("score",), ("bench",), ("serve",)])
+def test_every_judge_command_has_every_flag_with_its_short_option_and_default(command):
+    opts = options(*command)
+    for flag, (short, default) in {**BACKEND, **JUDGE}.items():
+        assert flag in opts, f"{command[0]} lacks {flag}"
+        if short:
+            assert short in opts[flag].opts
+        assert (tuple(opts[flag].default) if isinstance(default, tuple) else opts[flag].default) == default, flag
+    assert opts["--api-key"].envvar == "OPENAI_API_KEY"
+    assert "--no-shuffle" in opts["--shuffle"].secondary_opts
+
+
+def test_train_rft_takes_the_sampler_flags_but_keeps_its_own():
+    opts = options("train", "rft")
+    assert "--sampler-lora" in opts and opts["--lora"].is_flag  # --lora/--full trains LoRA
+    assert opts["--backend"].default is None and "-b" not in opts  # picked by the model: its own flag
+    for flag in ("--base-url", "--api-key", "--parallel", "--temperature", "--max-tokens", "--seed", "--force-verdict"):
+        assert flag in opts
+    assert "--score-mode" not in opts and "--lenient" not in opts  # no RFT labels from those
+
+
+def test_help_shows_the_flags_from_the_field_help():
+    result = CliRunner().invoke(cli.app, ["score", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    for flag in [*BACKEND, *JUDGE]:
+        assert flag in text
+    assert "With --force-verdict: tokens" in text  # field names read as flags on the command line
+
+
+def test_every_config_field_is_a_flag():
+    # a new field is a new flag on every command at once; none may be forgotten
+    opts = options("score")
+    names = [f.name for cls in (BackendConfig, JudgeConfig, Sampling) for f in dataclasses.fields(cls)]
+    assert {flag_name(n) for n in names if n != "sampling"} <= set(opts)
+
+
+def test_values_reach_the_configs(monkeypatch):
+    seen = []
+
+    def capture(backend, judge):
+        seen.append((backend, judge))
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(cli_common, "build_grm", capture)
+    args = ["serve", "-b", "openai", "-m", "m", "--base-url", "http://a/v1", "--base-url", "http://b/v1"]
+    args += ["--api-key", "k", "--top-p", "0.9", "--max-tokens", "64", "--seed", "3", "--no-shuffle", "--lenient"]
+    result = CliRunner().invoke(cli.app, args)
+    assert result.exit_code == 3, result.output
+    ((backend, judge),) = seen
+    assert backend == BackendConfig(
+        kind="openai", model="m", base_urls=("http://a/v1", "http://b/v1"), api_key="k", upstream_timeout=600.0
+    )  # serve: an attempt's timeout defaults to --timeout
+    assert judge == JudgeConfig(sampling=Sampling(top_p=0.9, max_tokens=64), seed=3, shuffle=False, lenient=True)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--top-p", "0"], "top_p must be in (0, 1]"),
+        (["--backend", "vllm"], "unknown backend 'vllm'"),
+        (["--max-tokens", "8"], "--max-tokens"),  # the bounds stay (click's range check)
+        (["--parallel", "0"], "--parallel"),
+    ],
+)
+def test_bad_values_exit_2_with_the_configs_message(args, message):
+    result = CliRunner().invoke(cli.app, ["score", "-q", "q", "-r", "a", *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_a_clash_with_a_commands_own_flag_is_refused_at_import_time():
+    def command(seed: int = typer.Option(0, "--seed"), *, judge_cfg: JudgeConfig) -> None: ...
+
+    with pytest.raises(TypeError, match=re.escape("declares --seed itself: exclude seed")):
+        config_flags()(command)
+    config_flags(exclude=("seed",))(command)  # excluded: the command's own --seed stands
+    with pytest.raises(TypeError, match="neither backend_cfg nor judge_cfg"):
+        config_flags()(lambda x=1: None)
