@@ -62,6 +62,11 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def with_ci(point: dict) -> str:
+    """A curve point as `score (lo-hi)`, in %."""
+    return f"{pct(point['score'])} ({pct(point['ci'][0])}-{pct(point['ci'][1])})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", type=Path, nargs="+")
@@ -79,8 +84,7 @@ def main() -> None:
         v1, vk = r["v1"], r["vK"]
         near, nat = r["kinds"].get("near miss", (0, 0)), r["kinds"].get("natural", (0, 0))
         print(
-            f"| {r['name']} | {r['n']} | {pct(v1['score'])} ({pct(v1['ci'][0])}-{pct(v1['ci'][1])}) "
-            f"| {pct(vk['score'])} ({pct(vk['ci'][0])}-{pct(vk['ci'][1])}) | {pct(near[0])} (n={near[1]}) "
+            f"| {r['name']} | {r['n']} | {with_ci(v1)} | {with_ci(vk)} | {pct(near[0])} (n={near[1]}) "
             f"| {pct(nat[0])} (n={nat[1]}) | {pct(r['ties'])} | {pct(r['own'])} | {r['first_over_chance']:.2f} |"
         )
     with_expected = [r for r in rows if r["expected"]]
@@ -90,10 +94,7 @@ def main() -> None:
         print("|---|---|---|")
         for r in with_expected:
             e1, ek = r["expected"][str(min(map(int, r["expected"])))], r["expected"][str(k)]
-            print(
-                f"| {r['name']} | {pct(e1['score'])} ({pct(e1['ci'][0])}-{pct(e1['ci'][1])}) "
-                f"| {pct(ek['score'])} ({pct(ek['ci'][0])}-{pct(ek['ci'][1])}) |"
-            )
+            print(f"| {r['name']} | {with_ci(e1)} | {with_ci(ek)} |")
     families = sorted({f for r in rows for f in r["families"]})
     print()
     print(f"| judge | {' | '.join(families)} |")

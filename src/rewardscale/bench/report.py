@@ -31,6 +31,11 @@ def pct(x: float | None) -> str:
     return "-" if x is None or x != x else f"{100 * x:.1f}"
 
 
+def with_ci(point: dict[str, Any]) -> str:
+    """A curve point as `score [95% CI]`, in %."""
+    return f"{pct(point['score'])} [{pct(point['ci'][0])}, {pct(point['ci'][1])}]"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """Markdown tables: per benchmark and Overall at each k (with 95% CI and chance), per subset,
     RM-Bench's sections and style matrix, baselines, parse failures, position bias and position
@@ -51,9 +56,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["| benchmark | n | chance | " + " | ".join(f"Voting@{k}" for k in ks) + " |"]
     lines += ["|---|---:|---:|" + "---:|" * len(ks)]
     for name, b in results["benchmarks"].items():
-        cells = [
-            f"{pct(b['curve'][k]['score'])} [{pct(b['curve'][k]['ci'][0])}, {pct(b['curve'][k]['ci'][1])}]" for k in ks
-        ]
+        cells = [with_ci(b["curve"][k]) for k in ks]
         lines.append(
             f"| {PRETTY.get(name, name)} | {b['n_examples']} | {pct(b.get('chance'))} | " + " | ".join(cells) + " |"
         )
@@ -172,7 +175,7 @@ def expected_markdown(results: dict[str, Any]) -> list[str]:
         if "curve_expected" not in b:
             continue
         for label, curve in (("integer", b["curve"]), ("expected", b["curve_expected"])):
-            cells = [f"{pct(curve[k]['score'])} [{pct(curve[k]['ci'][0])}, {pct(curve[k]['ci'][1])}]" for k in ks]
+            cells = [with_ci(curve[k]) for k in ks]
             lines.append(f"| {PRETTY.get(name, name)} | {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -274,7 +277,7 @@ def metarm_markdown(results: dict[str, Any]) -> list[str]:
     ]
     for name, b in results["benchmarks"].items():
         c = b.get("curve_metarm", {})
-        cells = [f"{pct(c[k]['score'])} [{pct(c[k]['ci'][0])}, {pct(c[k]['ci'][1])}]" for k in ks if k in c]
+        cells = [with_ci(c[k]) for k in ks if k in c]
         lines.append(f"| {PRETTY.get(name, name)} | " + " | ".join(cells) + " |")
     if "overall" in results and "curve_metarm" in results["overall"]:
         o = results["overall"]["curve_metarm"]
