@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from . import cli_common, models
@@ -198,31 +195,6 @@ def output_problem(output: Path) -> str | None:
     return None
 
 
-LOG_EVERY_S = 30.0  # off a terminal: one progress line at most this often
-
-
-def rate_callback(bar: Progress, task: TaskID) -> Callable[[int], None]:
-    """A progress callback that advances `task` and shows samples/s since the first call; off a
-    terminal (a log file, nohup) it prints a line with the rate and an ETA every 30 s instead."""
-    start = time.monotonic()
-    last_line = [start]
-
-    def advance(n: int) -> None:
-        done = bar.tasks[task].completed + n
-        now = time.monotonic()
-        rate = done / max(now - start, 1e-9)
-        bar.update(task, completed=done, rate=f"{rate:.2f} samples/s")
-        total = bar.tasks[task].total
-        if bar.console.is_terminal or (now - last_line[0] < LOG_EVERY_S and done != total):
-            return
-        last_line[0] = now
-        eta = f", ETA {(total - done) / rate / 60:.0f} min" if total and rate else ""
-        of = f"/{total:.0f}" if total else ""
-        bar.console.print(f"{bar.tasks[task].description}: {done:.0f}{of} samples, {rate * 60:.1f}/min{eta}")
-
-    return advance
-
-
 def score_file(
     input_path: Path,
     output: Path | None,
@@ -253,7 +225,9 @@ def score_file(
     with grm, progress_bar(transient=False) as bar:
         task = bar.add_task(f"scoring {len(requests)} requests", total=k * len(requests), rate="")
         try:
-            rewards = grm.score_batch(requests, k=k, progress=rate_callback(bar, task), meta_rm=meta_rm, k_meta=k_meta)
+            rewards = grm.score_batch(
+                requests, k=k, progress=cli_common.rate_callback(bar, task), meta_rm=meta_rm, k_meta=k_meta
+            )
         except (BackendError, StoreError) as e:
             fail(str(e))
     rows = [r.to_dict(samples=with_samples) for r in rewards]
@@ -356,7 +330,7 @@ def bench(
                 out,
                 seed=judge_cfg.seed,
                 limit=limit,
-                progress=rate_callback(bar, task),
+                progress=cli_common.rate_callback(bar, task, generated=lambda: grm.store.stats.generated),
                 baselines=baselines,
                 on_total=lambda total: bar.update(task, total=total),
                 stored_only=stored_only,

@@ -4,6 +4,7 @@ command modules (cli, serve.command, train.cli) import from here, never from eac
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -15,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -50,6 +52,33 @@ def progress_bar(transient: bool = True) -> Progress:
         transient=transient,
         disable=not err.is_terminal,
     )
+
+
+LOG_EVERY_S = 30.0  # off a terminal: one progress line at most this often
+
+
+def rate_callback(bar: Progress, task: TaskID, generated: Callable[[], int] | None = None) -> Callable[[int], None]:
+    """A progress callback that advances `task` and shows samples/s since the first call; off a
+    terminal (a log file, nohup) it prints a line with the rate and an ETA every 30 s instead.
+    `generated` counts what was really generated (a store's count), so the rate and ETA of a
+    resumed run ignore what the store served."""
+    start = time.monotonic()
+    last_line = [start]
+
+    def advance(n: int) -> None:
+        done = bar.tasks[task].completed + n
+        now = time.monotonic()
+        rate = (done if generated is None else generated()) / max(now - start, 1e-9)
+        bar.update(task, completed=done, rate=f"{rate:.2f} samples/s")
+        total = bar.tasks[task].total
+        if bar.console.is_terminal or (now - last_line[0] < LOG_EVERY_S and done != total):
+            return
+        last_line[0] = now
+        eta = f", ETA {max(0.0, total - done) / rate / 60:.0f} min" if total and rate else ""
+        of = f"/{total:.0f}" if total else ""
+        bar.console.print(f"{bar.tasks[task].description}: {done:.0f}{of} samples, {rate * 60:.1f}/min{eta}")
+
+    return advance
 
 
 def checked(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import typer
@@ -231,21 +230,11 @@ def rft(
         expected = len(examples) * n_samples
         with grm, open(samples_path, "w", encoding="utf-8") as trail, progress_bar(transient=False) as bar:
             task = bar.add_task("RFT samples generated (hinted draws extend the total)", total=expected, rate="")
-            done, planned = [0], [expected]
-            started = time.monotonic()
+            # the rate counts what was generated, not what the store served
+            on_generated = cli_common.rate_callback(bar, task, generated=lambda: grm.store.stats.generated)
 
             def on_more(n: int) -> None:
-                planned[0] += n
-                bar.update(task, total=planned[0])
-
-            def on_generated(n: int) -> None:
-                done[0] += n
-                bar.update(task, completed=done[0], total=planned[0])
-                if not bar.console.is_terminal:  # log lines off a TTY, with an ETA
-                    # the rate counts what was generated, not what the store served
-                    rate = grm.store.stats.generated / max(1e-9, time.monotonic() - started)
-                    eta = f"{max(0, planned[0] - done[0]) / rate / 60:.0f} min" if rate else "?"
-                    console.print(f"RFT: {done[0]}/{planned[0]} samples, {rate * 60:.1f}/min generated, ETA {eta}")
+                bar.update(task, total=bar.tasks[task].total + n)
 
             def on_sample(r: dict) -> None:
                 trail.write(json.dumps(r, ensure_ascii=False) + "\n")
