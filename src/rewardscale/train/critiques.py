@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..template import render
-from ..types import Request
 from .checkers import check, failed_rules, fmt_number, stated_answer
+from .data import parse_record
 from .families import Task
 
 RIGHT, RIGHT_NOT_BEST, WRONG = 9, 8, 2
@@ -99,18 +99,6 @@ def grounded_text(spec: dict[str, Any], shown: Sequence[str], best: int | None) 
     return f"Specific Criteria: {criteria}\n\nAnalysis: {' '.join(lines)}\n\nScores: \\boxed{{{boxed}}}", scores
 
 
-def judge_request(record: dict[str, Any]) -> tuple[Request, list[str], int | None]:
-    """(request, responses in original order, labelled best index) of one judge-data record."""
-    if "chosen" in record:
-        responses, best = [record["chosen"], record["rejected"]], 0
-    elif "responses" in record:
-        responses, best = list(record["responses"]), record.get("best")
-    else:
-        responses, best = [record["response"]], None
-    request = Request.from_dict({"messages": [{"role": "user", "content": record["prompt"]}], "responses": responses})
-    return request, responses, best
-
-
 def grounded_records(
     records: Sequence[dict[str, Any]], tasks: dict[str, Task], seed: int = 0, both_orders: bool = True
 ) -> list[dict[str, Any]]:
@@ -122,8 +110,9 @@ def grounded_records(
     out = []
     for rec in records:
         task = tasks[rec["task"]]
-        request, responses, best = judge_request(rec)
-        n = len(responses)
+        example = parse_record(rec, rec.get("id", ""))
+        request, best = example.request, example.label.best
+        responses, n = request.responses, request.n
         if n == 2 and both_orders:
             perms = [(0, 1), (1, 0)]
         else:
