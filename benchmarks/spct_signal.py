@@ -19,12 +19,13 @@ from pathlib import Path
 
 from rewardscale import models
 from rewardscale.backends import make_backend
+from rewardscale.batch import write_jsonl_atomic as write_jsonl
 from rewardscale.correctness import is_correct
 from rewardscale.grm import GRM
 from rewardscale.train.common import TrainOptions
 from rewardscale.train.data import load_examples
 from rewardscale.train.model import resolve_model
-from rewardscale.train.rft import build_rft, write_jsonl
+from rewardscale.train.rft import build_rft
 from rewardscale.train.sft import train_sft
 from rewardscale.train.tasks import arithmetic_pairs
 from rewardscale.types import Sampling

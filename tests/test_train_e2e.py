@@ -69,8 +69,9 @@ def finite_losses(out) -> list[float]:
 
 @pytest.mark.slow
 def test_rft_builds_data_then_sft_via_cli_and_scores(tiny, tmp_path):
+    from rewardscale.batch import write_jsonl_atomic as write_jsonl
     from rewardscale.train.data import load_examples
-    from rewardscale.train.rft import build_rft, write_jsonl
+    from rewardscale.train.rft import build_rft
 
     data = arithmetic_file(tmp_path / "train.jsonl")
     examples = load_examples(data)
@@ -159,7 +160,7 @@ def test_rft_cli_sample_only_writes_data_report_and_reuses_the_store(tmp_path, m
 def test_rft_resume_continues_sft_from_its_checkpoint_and_exports_a_gguf_adapter(tiny, tmp_path):
     """A run stopped after 2 of 4 steps resumes from checkpoint-2 (steps 3-4 only, same data
     order), keeps only the adapter with --no-merge, and writes OUT/adapter.gguf."""
-    from rewardscale.train.rft import write_jsonl
+    from rewardscale.batch import write_jsonl_atomic as write_jsonl
 
     data = arithmetic_file(tmp_path / "train.jsonl", n=4)
     records = [

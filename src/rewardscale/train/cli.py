@@ -138,9 +138,9 @@ def grounded_cmd(
 ) -> None:
     """Checker-grounded critiques: SFT records whose completion states what a right answer must be,
     whether each response is, and the scores; a cold start before RFT for small judges."""
+    from ..batch import write_jsonl_atomic
     from .critiques import grounded_records
     from .families import Task
-    from .judgedata import write_jsonl
     from .rft import read_jsonl
 
     try:
@@ -152,7 +152,7 @@ def grounded_cmd(
     if missing:
         fail(f"{data}: {len(missing)} records name tasks not in {tasks} (first: {missing[0]})")
     rows = grounded_records(records, by_id, seed=seed, both_orders=not one_order)
-    write_jsonl(out, rows)
+    write_jsonl_atomic(out, rows)
     console.print(f"wrote {out}: {len(rows)} grounded SFT records from {len(records)} judge records")
 
 
@@ -210,7 +210,8 @@ def rft(
     judge_cfg: JudgeConfig,
 ) -> None:
     """Rejection fine-tuning: sample N_RFT judgments per example, keep correct ones, SFT on them."""
-    from .rft import build_rft, read_jsonl, write_jsonl
+    from ..batch import write_jsonl_atomic
+    from .rft import build_rft, read_jsonl
     from .sft import SFT_DEFAULTS, train_sft
 
     out.mkdir(parents=True, exist_ok=True)
@@ -254,7 +255,7 @@ def rft(
                 fail(str(e))
             finally:
                 grm.store.close()
-        write_jsonl(done_data, records)
+        write_jsonl_atomic(done_data, records)
         (out / "rft_report.json").write_text(json.dumps(report.to_dict(), indent=2))
         console.print(f"RFT data: {report.summary()}")
         console.print(f"wrote {done_data} ({len(records)} records), {samples_path}, rft_report.json")

@@ -137,17 +137,23 @@ def _id(record: dict[str, Any]) -> str | None:
     return None if rid is None else str(rid)
 
 
+def jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of each non-blank line of a JSONL file; a malformed line raises
+    DataError naming file:line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid JSON: {e.msg}") from e
+
+
 def _records(path: Path) -> Iterator[tuple[int, Any]]:
     """(line or record number, parsed JSON) for a .jsonl or .json file."""
     if path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{lineno}: invalid JSON: {e.msg}") from e
+        yield from jsonl_rows(path)
         return
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

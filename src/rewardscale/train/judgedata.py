@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, GenerationRequest
+from ..batch import write_jsonl_atomic
 from ..types import Sampling
 from .families import Task, make_tasks, near_misses
 from .rft import read_jsonl
@@ -212,15 +213,6 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
 def build_judge_data(
     out: Path,
     backends: Sequence[tuple[str, Backend, Sequence[float], int]],
@@ -234,7 +226,7 @@ def build_judge_data(
     data_card.json. `backends` are (model name, backend, temperatures, answers per temperature)."""
     train, dev = make_split_tasks(train_per_family, dev_per_family, seed)
     tasks = [*train, *dev]
-    write_jsonl(out / "tasks.jsonl", [{**t.to_dict(), "split": "train" if t in train else "dev"} for t in tasks])
+    write_jsonl_atomic(out / "tasks.jsonl", [{**t.to_dict(), "split": "train" if t in train else "dev"} for t in tasks])
     responses_path = out / "responses.jsonl"
     for name, backend, temps, n in backends:
         sample_responses(backend, name, tasks, temps, n, responses_path, max_tokens, seed, progress=progress)
@@ -243,7 +235,7 @@ def build_judge_data(
     card: dict[str, Any] = {"seed": seed, "models": [b[0] for b in backends], "max_tokens": max_tokens}
     for split, part in (("train", train), ("dev", dev)):
         records = build_records(part, graded, split, seed)
-        write_jsonl(out / f"{split}.jsonl", records)
+        write_jsonl_atomic(out / f"{split}.jsonl", records)
         card[split] = {"tasks": len(part), **summarize(records)}
     right = sum(g.right for gs in graded.values() for g in gs if g.origin.startswith("model:"))
     total = sum(1 for gs in graded.values() for g in gs if g.origin.startswith("model:"))

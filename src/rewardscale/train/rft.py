@@ -16,7 +16,6 @@ without the hint. `train_sft` fine-tunes on the records with TRL's SFTTrainer (f
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from ..correctness import GOOD_THRESHOLD, is_correct
 from ..grm import GRM
 from ..template import render
 from ..types import Judgment
-from .data import Example
+from .data import Example, jsonl_rows
 
 
 @dataclass
@@ -150,22 +149,7 @@ def build_rft(
     return kept, report
 
 
-def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file; a malformed line raises ValueError naming file:line."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-    return rows
+    """The JSON objects of a JSONL file; a malformed line raises DataError (a ValueError) naming
+    file:line."""
+    return [obj for _, obj in jsonl_rows(path)]
