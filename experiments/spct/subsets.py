@@ -68,7 +68,8 @@ def main() -> None:
     ap.add_argument("--grounded-pairs", type=int, default=0, help="Also write grounded_train.jsonl (cold start).")
     ap.add_argument("--grounded-lists", type=int, default=0)
     a = ap.parse_args()
-    train = stratify(read(a.data / "train.jsonl"), a.train_pairs, a.train_lists, a.train_singles, a.seed)
+    train_records = read(a.data / "train.jsonl")
+    train = stratify(train_records, a.train_pairs, a.train_lists, a.train_singles, a.seed)
     dev = stratify(read(a.data / "dev.jsonl"), a.dev_pairs, 0, 0, a.seed)
     with open(a.data / "rft_train.jsonl", "w", encoding="utf-8") as f:
         for r in train:
@@ -78,7 +79,7 @@ def main() -> None:
             f.write(json.dumps({**r, "subset": r["family"]}, ensure_ascii=False) + "\n")
     if a.grounded_pairs or a.grounded_lists:  # cold-start SFT data, none of it an RFT example
         used = {r["id"] for r in train}
-        rest = [r for r in read(a.data / "train.jsonl") if r["id"] not in used]
+        rest = [r for r in train_records if r["id"] not in used]
         grounded = stratify(rest, a.grounded_pairs, a.grounded_lists, 0, a.seed + 1)
         with open(a.data / "grounded_train.jsonl", "w", encoding="utf-8") as f:
             for r in grounded:
