@@ -31,8 +31,8 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w])")
 _LIST = re.compile(r"\[([^\[\]]*)\]")
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _WORD = re.compile(r"[A-Za-z\u00c0-\u017f']+")
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+\S", re.MULTILINE)
-_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+\S", re.MULTILINE)
+SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
 
@@ -175,8 +175,8 @@ RULES: dict[str, Callable[[dict[str, Any], str], bool]] = {
     "max_words": lambda r, t: len(words(t)) <= r["n"],
     "min_words": lambda r, t: len(words(t)) >= r["n"],
     "exact_words": lambda r, t: len(words(t)) == r["n"],
-    "bullets": lambda r, t: len(_BULLET.findall(t)) == r["n"],
-    "sentences": lambda r, t: len(_SENTENCE_END.findall(t.strip())) == r["n"],
+    "bullets": lambda r, t: len(BULLET.findall(t)) == r["n"],
+    "sentences": lambda r, t: len(SENTENCE_END.findall(t.strip())) == r["n"],
     "include": lambda r, t: re.search(rf"(?<!\w){re.escape(r['word'])}(?!\w)", t, re.IGNORECASE) is not None,
     "forbid": lambda r, t: re.search(rf"(?<!\w){re.escape(r['word'])}", t, re.IGNORECASE) is None,
     "lowercase": lambda r, t: _has_letters(t) and t == t.lower(),

@@ -134,6 +134,12 @@ def grounded_cmd(
     tasks: Path = typer.Option(..., "--tasks", help="The tasks file of that data (tasks.jsonl: check specs)."),
     out: Path = typer.Option(..., "--out", "-o", help="SFT records to write (give it to `train rft --sft-data`)."),
     one_order: bool = typer.Option(False, "--one-order", help="Pairs in one random order, not both."),
+    worked: bool = typer.Option(
+        False,
+        "--worked",
+        help="Work the right answer out before naming it (44 * 28 = 44 * 20 + 44 * 8 = ...) and state rule counts "
+        "(has 14 words), so the judge computes instead of copying the first response's answer.",
+    ),
     seed: int = SEED,
 ) -> None:
     """Checker-grounded critiques: SFT records whose completion states what a right answer must be,
@@ -151,7 +157,7 @@ def grounded_cmd(
         fail(f"cannot read the judge data: {e}")
     if missing:
         fail(f"{data}: {len(missing)} records name tasks not in {tasks} (first: {missing[0]})")
-    rows = grounded_records(records, by_id, seed=seed, both_orders=not one_order)
+    rows = grounded_records(records, by_id, seed=seed, both_orders=not one_order, worked=worked)
     write_jsonl_atomic(out, rows)
     console.print(f"wrote {out}: {len(rows)} grounded SFT records from {len(records)} judge records")
 

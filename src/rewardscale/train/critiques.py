@@ -20,6 +20,7 @@ from typing import Any
 from ..template import render
 from .checkers import check, failed_rules, fmt_number, stated_answer
 from .data import parse_record
+from .derivations import derive, measured
 from .families import Task
 
 RIGHT, RIGHT_NOT_BEST, WRONG = 9, 8, 2
@@ -69,13 +70,16 @@ def requirement(spec: dict[str, Any]) -> str:
     raise ValueError(f"no requirement text for check kind {kind!r}")
 
 
-def assessment(spec: dict[str, Any], text: str) -> tuple[bool, str]:
-    """(right?, one clause on why) for one response."""
+def assessment(spec: dict[str, Any], text: str, counts: bool = False) -> tuple[bool, str]:
+    """(right?, one clause on why) for one response; `counts` adds what counting rules measure
+    (`has 14 words`) before the verdict."""
     ok = check(spec, text)
     kind = spec["kind"]
     if kind == "rules":
         broken = [rule_text(r) for r in spec["rules"] if r["type"] in failed_rules(spec, text)]
-        return ok, "meets every constraint" if ok else "misses: " + "; ".join(broken)
+        seen = [m for r in spec["rules"] if (m := measured(r, text))] if counts else []
+        why = "meets every constraint" if ok else "misses: " + "; ".join(broken)
+        return ok, ", ".join(seen + [why])
     if kind == "code":
         return ok, "passes the tests" if ok else "fails the tests"
     if kind == "contains":
@@ -84,28 +88,38 @@ def assessment(spec: dict[str, Any], text: str) -> tuple[bool, str]:
     return ok, "gives no final answer" if said is None else f"answers {said}"
 
 
-def grounded_text(spec: dict[str, Any], shown: Sequence[str], best: int | None) -> tuple[str, list[int]]:
+def grounded_text(
+    spec: dict[str, Any], shown: Sequence[str], best: int | None, derivation: str | None = None, counts: bool = False
+) -> tuple[str, list[int]]:
     """The judge output for responses in SHOWN order (`best`: the labelled best, shown index)
-    and its scores: right responses 9 (8 when another is labelled best), wrong ones 2."""
+    and its scores: right responses 9 (8 when another is labelled best), wrong ones 2. A
+    `derivation` (`derivations.derive`) works the answer out before the responses are read;
+    `counts` states what counting rules measure in each response."""
     lines, scores = [], []
     for i, text in enumerate(shown):
-        ok, why = assessment(spec, text)
+        ok, why = assessment(spec, text, counts)
         score = WRONG if not ok else RIGHT if best in (None, i) else RIGHT_NOT_BEST
         scores.append(score)
         name = "The response" if len(shown) == 1 else f"Response {i + 1}"
         lines.append(f"{name} {why}: {'right' if ok else 'wrong'}.")
-    criteria = f"Correctness (80%): {requirement(spec)}. Concision (20%): no padding."
+    need = requirement(spec) if derivation is None else f"{derivation}; {requirement(spec)}"
+    criteria = f"Correctness (80%): {need}. Concision (20%): no padding."
     boxed = ", ".join(map(str, scores))
     return f"Specific Criteria: {criteria}\n\nAnalysis: {' '.join(lines)}\n\nScores: \\boxed{{{boxed}}}", scores
 
 
 def grounded_records(
-    records: Sequence[dict[str, Any]], tasks: dict[str, Task], seed: int = 0, both_orders: bool = True
+    records: Sequence[dict[str, Any]],
+    tasks: dict[str, Task],
+    seed: int = 0,
+    both_orders: bool = True,
+    worked: bool = False,
 ) -> list[dict[str, Any]]:
     """TRL prompt/completion records: each judge record rendered as the GRM prompt with a
     grounded completion; pairs in both orders (`both_orders`) so neither position is favoured,
     lists in one seeded random order, singles as they are. Records whose checker verdicts
-    disagree with their label are skipped (never the case for data `train data` built)."""
+    disagree with their label are skipped (never the case for data `train data` built).
+    `worked`: derive the answer before naming it, and state rule counts (`derivations`)."""
     rng = random.Random(seed)
     out = []
     for rec in records:
@@ -122,7 +136,8 @@ def grounded_records(
         for perm in perms:
             shown = [responses[o] for o in perm]
             shown_best = None if best is None else perm.index(best)
-            text, scores = grounded_text(task.check, shown, shown_best)
+            derivation = derive(task) if worked else None
+            text, scores = grounded_text(task.check, shown, shown_best, derivation, counts=worked)
             if shown_best is not None and max(scores) != scores[shown_best]:
                 continue  # the checker disagrees with the label
             out.append(

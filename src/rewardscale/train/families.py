@@ -67,30 +67,38 @@ def arithmetic(rng: random.Random):
     return q, {"kind": "number", "answer": ans}, f"{q[8:-1]} = {ans}", {"answer": ans}
 
 
-_WORD_PROBLEMS = [
+WORD_PROBLEMS = [
     (
         "A notebook costs {p} dollars. Maya buys {q} notebooks and pays with a {bill}-dollar bill. "
         "How much change, in dollars, does she get?",
         lambda v: v["bill"] - v["p"] * v["q"],
+        "{q} * {p} = {pq} dollars; {bill} - {pq} = {ans} dollars",
     ),
-    ("A train travels at {p} km/h for {q} hours. How many kilometres does it travel?", lambda v: v["p"] * v["q"]),
+    (
+        "A train travels at {p} km/h for {q} hours. How many kilometres does it travel?",
+        lambda v: v["p"] * v["q"],
+        "{p} km/h * {q} h = {ans} km",
+    ),
     (
         "A farmer has {q} rows of {p} trees and then plants {r} more trees. How many trees are there now?",
         lambda v: v["p"] * v["q"] + v["r"],
+        "{q} * {p} = {pq} trees; {pq} + {r} = {ans} trees",
     ),
     (
         "Sam is {p} years old. His sister is {r} years older than him. How old will his sister be in {q} years?",
         lambda v: v["p"] + v["r"] + v["q"],
+        "sister now {p} + {r} = {pr}; in {q} years {pr} + {q} = {ans}",
     ),
     (
         "A box holds {p} pencils. A school orders {q} boxes and gives away {r} pencils. How many pencils are left?",
         lambda v: v["p"] * v["q"] - v["r"],
+        "{p} * {q} = {pq} pencils; {pq} - {r} = {ans} pencils",
     ),
-]
+]  # (prompt, solution, worked steps: `derivations` fills them from the prompt's numbers)
 
 
 def word_problem(rng: random.Random):
-    text, solve = rng.choice(_WORD_PROBLEMS)
+    text, solve, _ = rng.choice(WORD_PROBLEMS)
     v = {"p": rng.randint(3, 19), "q": rng.randint(2, 9), "r": rng.randint(2, 15)}
     v["bill"] = v["p"] * v["q"] + rng.randint(1, 30)
     ans = solve(v)
@@ -98,7 +106,7 @@ def word_problem(rng: random.Random):
     return q, {"kind": "number", "answer": ans}, f"The answer is {ans}.", {"answer": ans}
 
 
-_UNITS = [
+UNITS = [
     ("kilometres", "metres", 1000),
     ("hours", "minutes", 60),
     ("kilograms", "grams", 1000),
@@ -111,7 +119,7 @@ _UNITS = [
 
 
 def units(rng: random.Random):
-    big, small, factor = rng.choice(_UNITS)
+    big, small, factor = rng.choice(UNITS)
     x = rng.choice([rng.randint(2, 48), rng.randint(2, 30) + 0.5])
     ans = x * factor
     q = f"How many {small} are in {fmt_number(x)} {big}?"
