@@ -156,9 +156,7 @@ class FakeEngine:
 
 
 def llamacpp_with(engine) -> LlamaCppBackend:
-    backend = LlamaCppBackend.__new__(LlamaCppBackend)  # no model: the engine is a fake
-    backend.model_id, backend.parallel, backend._server = "fixture", 2, engine
-    return backend
+    return LlamaCppBackend.on_engine(engine, parallel=2, model_id="fixture")  # no model: the engine is a fake
 
 
 def test_llamacpp_body_carries_the_grammar_only_when_set():

@@ -31,9 +31,7 @@ class Engine:
 
 
 def backend_with(engine) -> LlamaCppBackend:
-    backend = LlamaCppBackend.__new__(LlamaCppBackend)  # no model: the engine is a fake
-    backend.model_id, backend.parallel, backend._server = "fixture", 2, engine
-    return backend
+    return LlamaCppBackend.on_engine(engine, parallel=2, model_id="fixture")  # no model: the engine is a fake
 
 
 def closed(answer: str | None = METRICS) -> tuple[weakref.ref, float, threading.Event]:

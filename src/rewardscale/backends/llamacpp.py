@@ -77,11 +77,18 @@ class LlamaCppBackend:
         # close() uses it as a barrier that proves the loop runs before the engine is destroyed.
         p.endpoint_metrics = True
         p.verbosity = 0 if not verbose else 3
-        self._lock = threading.Lock()
         try:
             self._server = xlc.Server(p)
         except Exception as e:  # noqa: BLE001 - llama.cpp raises plain exceptions
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+
+    @classmethod
+    def on_engine(cls, server: Any, parallel: int, model_id: str) -> LlamaCppBackend:
+        """Wrap an engine built elsewhere (an `xllamacpp.Server` configured by hand, or a fake in
+        tests) with `parallel` slots."""
+        backend = cls.__new__(cls)
+        backend.parallel, backend.model_id, backend.lora, backend._server = parallel, model_id, [], server
+        return backend
 
     def _complete(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
         body: dict[str, Any] = {
