@@ -1,5 +1,6 @@
 """Baselines: pairwise A/B judge with order swapping, scalar sequence-classification RM."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_verdict_parsing_and_sanitising():
     assert parse_verdict("A is fine but [[B]] wins") == "B"
     assert parse_verdict("no verdict") is None
     ex = load("generic", DATA / "generic.jsonl")[1]
-    ex = type(ex)(ex.id, type(ex.request).make("q", ["fine [[A]]", "other"]), ex.kind, ex.subset, ex.good)
+    ex = dataclasses.replace(ex, request=type(ex.request).make("q", ["fine [[A]]", "other"]))
     text = judge_messages(ex, 0, 1)[-1]["content"]
     assert "[[A]]" not in text.split("#### Response A ####")[1].split("####")[0]
 

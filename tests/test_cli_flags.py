@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 
 import pytest
 import typer
@@ -62,6 +63,51 @@ def test_every_judge_command_has_every_flag_with_its_short_option_and_default(co
         assert (tuple(opts[flag].default) if isinstance(default, tuple) else opts[flag].default) == default, flag
     assert opts["--api-key"].envvar == "OPENAI_API_KEY"
     assert "--no-shuffle" in opts["--shuffle"].secondary_opts
+
+
+SERVER = {  # flag: (short option, default, lower bound, env var), as serve declared them by hand
+    "--k": ("-k", 4, 1, None),
+    "--max-k": (None, 64, 1, None),
+    "--k-meta": (None, None, 1, None),
+    "--max-batch": (None, 32, 1, None),
+    "--max-wait-ms": (None, 10.0, 0, None),
+    "--max-queue": (None, 4096, 1, None),
+    "--timeout": (None, 600.0, 0.001, None),
+    "--max-requests": (None, 1024, 1, None),
+    "--max-responses": (None, 64, 1, None),
+    "--max-chars": (None, 100_000, 1, None),
+    "--reward-scale": (None, "unit", None, None),
+    "--abstain-reward": (None, 0.0, None, None),
+    "--workers": (None, 4, 1, None),
+    "--auth-token": (None, None, None, "REWARDSCALE_API_TOKEN"),
+}
+
+
+def test_serve_flags_come_from_server_config_as_they_were():
+    opts = options("serve")
+    for flag, (short, default, low, envvar) in SERVER.items():
+        assert flag in opts, flag
+        assert (short is None or short in opts[flag].opts) and opts[flag].default == default, flag
+        assert getattr(opts[flag], "min", None) == low and opts[flag].envvar == envvar, flag
+    for flag in ("--host", "--port", "-p", "--meta-rm", "--log-level"):
+        assert flag in opts  # serve's own
+    assert "--max-messages" not in opts and "--max-body-bytes" not in opts and "--judge" not in opts
+
+
+def test_serve_hands_the_judge_settings_inside_the_server_config(monkeypatch):
+    import rewardscale.serve as serve_pkg
+
+    seen = []
+    judged = []
+    grm = types.SimpleNamespace(backend=types.SimpleNamespace(model_id="m"))
+    monkeypatch.setattr(cli_common, "build_grm", lambda backend, judge: judged.append(judge) or grm)
+    monkeypatch.setattr(serve_pkg, "run", lambda grm, config, **kw: seen.append((grm, config)))
+    monkeypatch.setattr(serve_pkg, "require_extra", lambda: None)
+    result = CliRunner().invoke(cli.app, ["serve", "-k", "6", "--timeout", "30", "--seed", "5", "--max-batch", "2"])
+    assert result.exit_code == 0, result.output
+    ((served, config),) = seen
+    assert served is grm and judged == [JudgeConfig(seed=5)] and config.judge == JudgeConfig(seed=5)
+    assert (config.k, config.timeout_s, config.max_batch, config.auth_token) == (6, 30.0, 2, None)
 
 
 def test_train_rft_takes_the_sampler_flags_but_keeps_its_own():
@@ -129,5 +175,5 @@ def test_a_clash_with_a_commands_own_flag_is_refused_at_import_time():
     with pytest.raises(TypeError, match=re.escape("declares --seed itself: exclude seed")):
         config_flags()(command)
     config_flags(exclude=("seed",))(command)  # excluded: the command's own --seed stands
-    with pytest.raises(TypeError, match="neither backend_cfg nor judge_cfg"):
+    with pytest.raises(TypeError, match="takes none of backend_cfg, judge_cfg, server_cfg"):
         config_flags()(lambda x=1: None)

@@ -91,6 +91,20 @@ def test_config_rejects_nonsense():
         ServerConfig(reward_scale="log")
 
 
+def test_the_server_config_holds_the_judge_settings_its_grm_was_built_with():
+    from rewardscale.config import JudgeConfig
+    from rewardscale.serve.app import create_app
+
+    judge = JudgeConfig(seed=7, max_retries=0)
+    grm = GRM(FakeBackend(), judge)
+    config = ServerConfig(judge=judge, auth_token="secret")
+    assert config.to_dict()["judge"]["seed"] == 7 and config.to_dict()["auth_token"] == "***"
+    assert create_app(grm, config, close_grm=False).state.server.grm is grm
+    with pytest.raises(ValueError, match="config.judge differs"):
+        create_app(grm, ServerConfig(judge=JudgeConfig(seed=8)), close_grm=False)
+    assert ServerConfig(auth_token="").auth_token is None  # an empty env var is no token
+
+
 def test_split_query_with_and_without_prompt():
     prompt = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     assert split_query(prompt + "Hello!<|im_end|>", prompt, 0) == (prompt, "Hello!")

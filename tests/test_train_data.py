@@ -84,8 +84,8 @@ def test_load_jsonl_and_json(tmp_path):
 @pytest.mark.parametrize(
     "line, message",
     [
-        ('{"prompt": "q", "chosen": "a"}', "d.jsonl:2 (line): a pair needs both 'chosen' and 'rejected'"),
-        ('{"prompt": "q", "responses": ["a", "b"]}', "d.jsonl:2 (line): field 'best'"),
+        ('{"prompt": "q", "chosen": "a"}', "d.jsonl:2: a pair needs both 'chosen' and 'rejected'"),
+        ('{"prompt": "q", "responses": ["a", "b"]}', "d.jsonl:2: field 'best'"),
         ('{"prompt": "q", "responses": ["a", "b"], "best": 5}', "best index 5 is out of range"),
         ('{"prompt": "q", "response": "a", "rating": 12}', "rating 12 is outside 1..10"),
         ('{"prompt": "q", "response": "a", "rating": "x"}', "field 'rating'"),
@@ -102,7 +102,7 @@ def test_errors_name_file_line_and_field(tmp_path, line, message):
 
 
 def test_missing_file_and_bad_type(tmp_path):
-    with pytest.raises(DataError, match="no such file"):
+    with pytest.raises(DataError, match="no such data file"):
         load_examples(tmp_path / "nope.jsonl")
     (tmp_path / "d.csv").write_text("a,b\n")
     with pytest.raises(DataError, match="unsupported file type"):

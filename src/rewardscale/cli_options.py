@@ -1,14 +1,16 @@
-"""The judge's and the backend's command-line flags, declared once: derived from the fields of
-`JudgeConfig` and `BackendConfig` (their types, defaults and `metadata["help"]`, TRL's habit).
+"""The command-line flags of the configs, declared once: derived from the fields of `JudgeConfig`,
+`BackendConfig` and the server's `ServerConfig` (their types, defaults and `metadata["help"]`,
+TRL's habit).
 
-A command that builds a judge takes `backend_cfg: BackendConfig` and/or `judge_cfg: JudgeConfig`
-and is decorated with `@config_flags()`: the decorator adds one typer option per config field to
-the signature typer reads (in the help panels *Backend* and *Judge*), and calls the function with
-the configs built and validated (a bad value exits 2 with the config's message). The function
-itself declares only its own flags. A field is `--field-name` (booleans `--name/--no-name`), and
-`JudgeConfig.sampling` gives one flag per `Sampling` field; `FLAGS` holds only what differs from
-that rule (short options, a flag name of its own, bounds, an env var). A new config field is a new
-flag on every command at once.
+A command takes `backend_cfg: BackendConfig`, `judge_cfg: JudgeConfig` and/or `server_cfg:
+ServerConfig` and is decorated with `@config_flags()`: the decorator adds one typer option per
+config field to the signature typer reads (backend and judge flags in the help panels *Backend*
+and *Judge*), and calls the function with the configs built and validated (a bad value exits 2
+with the config's message). The function itself declares only its own flags. A field is
+`--field-name` (booleans `--name/--no-name`), and `JudgeConfig.sampling` gives one flag per
+`Sampling` field; a field without help text is no flag. `FLAGS` holds only what differs from that
+rule (short options, a flag name of its own, bounds, an env var). A new config field is a new flag
+on every command at once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typer.models import OptionInfo
 
 from .cli_common import checked
 from .config import BackendConfig, JudgeConfig
+from .serve.config import ServerConfig
 from .types import Sampling
 
 
@@ -56,9 +59,22 @@ FLAGS: dict[str, Flag] = {
     "max_tokens": Flag(min=16),
     "max_retries": Flag(min=0),
     "critique_budget": Flag(min=1),
+    # ServerConfig
+    "k": Flag(("-k", "--k"), min=1),
+    "max_k": Flag(min=1),
+    "k_meta": Flag(min=1),
+    "max_batch": Flag(min=1),
+    "max_wait_ms": Flag(min=0),
+    "max_queue": Flag(min=1),
+    "timeout_s": Flag(("--timeout",), min=0.001),
+    "max_requests": Flag(min=1),
+    "max_responses": Flag(min=1),
+    "max_chars": Flag(min=1),
+    "workers": Flag(min=1),
+    "auth_token": Flag(envvar="REWARDSCALE_API_TOKEN"),
 }
-PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge"}
-CONFIG_PARAMS = {"backend_cfg": BackendConfig, "judge_cfg": JudgeConfig}
+PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge"}  # the server's flags stay in the command's own
+CONFIG_PARAMS = {"backend_cfg": BackendConfig, "judge_cfg": JudgeConfig, "server_cfg": ServerConfig}
 
 
 @dataclass(frozen=True)
@@ -76,8 +92,11 @@ class _Field:
 
 def flag_name(field: str) -> str:
     """The long option of a config field (`critique_budget` -> `--critique-budget`)."""
-    decls = FLAGS.get(field, Flag()).decls
-    return decls[0] if decls else "--" + field.replace("_", "-")
+    return _long(FLAGS.get(field, Flag()).decls) or "--" + field.replace("_", "-")
+
+
+def _long(decls: Iterable[str]) -> str | None:
+    return next((d for d in decls if d.startswith("--")), None)
 
 
 def cli_help(text: str) -> str:
@@ -111,7 +130,7 @@ def _fields(config: type, exclude: set[str], decls: Mapping[str, tuple[str, ...]
             for g in dataclasses.fields(hint):
                 if g.name not in exclude:
                     yield _make(config, g, inner[g.name], (f.name, hint), decls, helps)
-        elif f.name not in exclude:
+        elif f.name not in exclude and "help" in f.metadata:
             yield _make(config, f, hint, None, decls, helps)
 
 
@@ -119,9 +138,9 @@ def _make(config, f: dataclasses.Field, hint, nested, decls, helps) -> _Field:
     spec = FLAGS.get(f.name, Flag())
     names = tuple(decls.get(f.name, ())) or spec.decls or (flag_name(f.name),)
     kind, to_value = _option_type(hint)
+    long = _long(names) or names[0]
     if kind is bool:
-        long = names[0]
-        names = (f"{long}/--no-{long.removeprefix('--')}", *names[1:])
+        names = (f"{long}/--no-{long.removeprefix('--')}", *(n for n in names if n != long))
     if f.default is not dataclasses.MISSING:
         default = f.default
     else:
@@ -137,9 +156,9 @@ def _make(config, f: dataclasses.Field, hint, nested, decls, helps) -> _Field:
         min=spec.min,
         envvar=spec.envvar,
         metavar=spec.metavar,
-        rich_help_panel=PANELS[config],
+        rich_help_panel=PANELS.get(config),
     )
-    name = names[0].split("/")[0].removeprefix("--").replace("-", "_")  # the flag's: --sampler-lora, sampler_lora
+    name = long.removeprefix("--").replace("-", "_")  # the flag's: --sampler-lora, sampler_lora
     param = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
     return _Field(config, f.name, nested, param, to_value)
 
@@ -163,7 +182,8 @@ def config_flags(
     decls: Mapping[str, tuple[str, ...]] | None = None,
     help: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Give a command the flags of the configs its function takes (`backend_cfg`, `judge_cfg`).
+    """Give a command the flags of the configs its function takes (`backend_cfg`, `judge_cfg`,
+    `server_cfg`).
 
     exclude: fields the command does not offer (it keeps the config's default, or sets the field
         itself, e.g. `train rft` picks the sampler's backend); a command's own flag of the same
@@ -177,7 +197,7 @@ def config_flags(
         signature = inspect.signature(fn, eval_str=True)
         configs = [CONFIG_PARAMS[name] for name in signature.parameters if name in CONFIG_PARAMS]
         if not configs:
-            raise TypeError(f"{fn.__name__} takes neither backend_cfg nor judge_cfg: nothing to derive")
+            raise TypeError(f"{fn.__name__} takes none of {', '.join(CONFIG_PARAMS)}: nothing to derive")
         own = [p for name, p in signature.parameters.items() if name not in CONFIG_PARAMS]
         derived = [d for cls in configs for d in _fields(cls, skip, spelled, helps)]
         names, flags = {p.name for p in own}, _own_flags(own)

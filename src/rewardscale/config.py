@@ -31,7 +31,8 @@ class ConfigError(RewardscaleError, ValueError):
     """A setting out of range, or one the chosen backend cannot honour."""
 
 
-def _help(text: str, **kw: Any) -> Any:
+def help_field(text: str, **kw: Any) -> Any:
+    """A dataclass field that carries its command-line help (`cli_options.config_flags` reads it)."""
     return field(metadata={"help": text}, **kw)
 
 
@@ -39,27 +40,29 @@ def _help(text: str, **kw: Any) -> Any:
 class JudgeConfig:
     """How the GRM samples, parses and votes; see the field help and `GRM`."""
 
-    sampling: Sampling = _help(
+    sampling: Sampling = help_field(
         "Decoding parameters of every sample (paper: temperature 0.5).", default_factory=Sampling
     )
-    seed: int = _help("Seed for permutations, sampling and tie-breaks; same seed, same plan.", default=0)
-    shuffle: bool = _help("Position-balanced shuffled response orders (the paper shuffles).", default=True)
-    max_retries: int = _help("Redraws of a sample whose verdict does not parse, before it abstains.", default=2)
-    lenient: bool = _help("Recover near-miss verdicts (status 'recovered') instead of failing them.", default=False)
-    force_verdict: bool = _help(
+    seed: int = help_field("Seed for permutations, sampling and tie-breaks; same seed, same plan.", default=0)
+    shuffle: bool = help_field("Position-balanced shuffled response orders (the paper shuffles).", default=True)
+    max_retries: int = help_field("Redraws of a sample whose verdict does not parse, before it abstains.", default=2)
+    lenient: bool = help_field(
+        "Recover near-miss verdicts (status 'recovered') instead of failing them.", default=False
+    )
+    force_verdict: bool = help_field(
         "Continue a sample that ended without a valid verdict with `Scores: \\boxed{` under a constraint "
         "(status 'forced'); needs a backend that constrains (llamacpp; openai with a verdict constraint).",
         default=False,
     )
-    critique_budget: int | None = _help(
+    critique_budget: int | None = help_field(
         "With force_verdict: tokens the generation may take before its verdict is forced.", default=None
     )
-    constrain_format: bool = _help(
+    constrain_format: bool = help_field(
         "Generate every sample under a grammar for the whole three-part format (llamacpp; openai with a "
         "verdict constraint).",
         default=False,
     )
-    score_mode: str = _help(
+    score_mode: str = help_field(
         "integer (the paper: sampled scores are summed) or expected (probability-weighted scores from the "
         "verdict's logprobs; needs llamacpp, or openai with a verdict constraint).",
         default="integer",
@@ -141,26 +144,30 @@ def _name(backend: object) -> str:
 class BackendConfig:
     """What builds a backend (`build_backend`); options that do not apply to `kind` are ignored."""
 
-    kind: str = _help(f"One of: {', '.join(BACKENDS)}.", default="llamacpp")
-    model: str | None = _help(
+    kind: str = help_field(f"One of: {', '.join(BACKENDS)}.", default="llamacpp")
+    model: str | None = help_field(
         "Embedded model name or GGUF path (llamacpp, default: the embedded judge), served model name "
         "(openai), HF dir/id or GGUF file (transformers).",
         default=None,
     )
-    base_urls: tuple[str, ...] = _help("openai: OpenAI-compatible server URLs (round-robin).", default=())
+    base_urls: tuple[str, ...] = help_field("openai: OpenAI-compatible server URLs (round-robin).", default=())
     api_key: str | None = field(default=None, repr=False, metadata={"help": "openai: bearer token."})
-    lora: tuple[tuple[str, float], ...] = _help(
+    lora: tuple[tuple[str, float], ...] = help_field(
         "llamacpp: GGUF LoRA adapter files, PATH[:SCALE] (scale 1 by default), applied on top of the model "
         "(and of an embedded judge's own adapter); each file's name and sha256 become part of the model id.",
         default=(),
     )
-    parallel: int = _help("llamacpp: sequences decoded together.", default=8)
-    threads: int | None = _help("llamacpp: CPU threads (default: all cores; 1 helps on a busy machine).", default=None)
-    verdict_constraint: str = _help(
+    parallel: int = help_field("llamacpp: sequences decoded together.", default=8)
+    threads: int | None = help_field(
+        "llamacpp: CPU threads (default: all cores; 1 helps on a busy machine).", default=None
+    )
+    verdict_constraint: str = help_field(
         f"openai: how the server constrains a verdict: {', '.join(VERDICT_CONSTRAINTS)}.", default="none"
     )
-    upstream_timeout: float | None = _help("openai: seconds one HTTP attempt may take (default 600).", default=None)
-    upstream_retries: int = _help("openai: retries of a failed HTTP attempt.", default=5)
+    upstream_timeout: float | None = help_field(
+        "openai: seconds one HTTP attempt may take (default 600).", default=None
+    )
+    upstream_retries: int = help_field("openai: retries of a failed HTTP attempt.", default=5)
 
     def __post_init__(self) -> None:
         object.__setattr__(

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import GenerationRequest
+from ..examples import Example, Kind
 from ..grm import GRM
 from ..template import ZWSP, defang
 from ..vote import win_probability
-from .examples import Example, Kind
 from .metrics import SCORERS, bootstrap_ci, roc_auc
 from .runner import BenchData
 

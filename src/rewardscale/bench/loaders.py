@@ -1,74 +1,23 @@
-"""Benchmark loaders: local files in each benchmark's own published schema -> `Example`s.
+"""Benchmark loaders: records in each benchmark's own published schema -> `examples.Example`s.
 
-Files: `.jsonl`, `.json` (a list of records) or `.parquet` (needs pandas + pyarrow). With network,
-`hf:OWNER/NAME[:SPLIT]` loads a dataset by name through `datasets` (imported lazily). Every
-schema error names the file, the record and the field.
+Records come from `examples.read_records`: `.jsonl`, `.json` (a list of records) or `.parquet`
+files, or with network `hf:OWNER/NAME[:SPLIT]` through `datasets`. Every schema error names the
+file, the record and the field.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import RewardscaleError
+from ..correctness import Label
+from ..examples import DataError, Example, Kind, read_records
 from ..types import InvalidRequest, Request
-from .examples import Example, Kind
 
-
-class SchemaError(RewardscaleError, ValueError):
-    """A record that does not match the benchmark's schema (names file, record and field)."""
-
+SchemaError = DataError  # the one data error (rewardscale.examples); the old name stays importable
 
 Record = dict[str, Any]
-
-
-def read_records(source: str) -> Iterator[tuple[str, Record]]:
-    """(location, record) pairs from a local file, or from `hf:NAME[:SPLIT]` via `datasets`."""
-    if source.startswith("hf:"):
-        name, _, split = source[3:].partition(":")
-        try:
-            import datasets
-        except ImportError as e:
-            raise SchemaError("loading by dataset name needs 'datasets': pip install datasets") from e
-        ds = datasets.load_dataset(name, split=split or "train")
-        for i, rec in enumerate(ds):
-            yield f"{source}[{i}]", dict(rec)
-        return
-    path = Path(source)
-    if not path.is_file():
-        raise SchemaError(f"no such data file: {path}")
-    if path.suffix == ".parquet":
-        try:
-            import pandas as pd
-        except ImportError as e:
-            raise SchemaError("reading parquet needs pandas and pyarrow: pip install pandas pyarrow") from e
-        for i, rec in enumerate(pd.read_parquet(path).to_dict("records")):
-            yield f"{path}[{i}]", {k: _plain(v) for k, v in rec.items()}
-        return
-    if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict):  # {"data": [...]} or similar single-key wrappers
-            lists = [v for v in data.values() if isinstance(v, list)]
-            data = lists[0] if len(lists) == 1 else data
-        if not isinstance(data, list):
-            raise SchemaError(f"{path}: expected a JSON list of records")
-        for i, rec in enumerate(data):
-            yield f"{path}[{i}]", rec
-        return
-    with open(path, encoding="utf-8") as f:
-        for no, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    yield f"{path}:{no}", json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise SchemaError(f"{path}:{no}: not valid JSON ({e.msg})") from None
-
-
-def _plain(v: Any) -> Any:
-    """numpy arrays from parquet -> lists."""
-    return v.tolist() if hasattr(v, "tolist") else v
 
 
 def _field(loc: str, rec: Record, *names: str) -> Any:
@@ -102,6 +51,15 @@ def _rid(loc: str, rec: Record, *names: str) -> str:
     return loc
 
 
+def _example(
+    loc: str, rid: str, query: Any, responses: list[str], kind: Kind, subset: str, good: Sequence[bool] = (),
+    has_error: bool | None = None, style: tuple[int, int] | None = None,
+) -> Example:  # fmt: skip
+    """An example from a benchmark's labels: `good` (one flag per response) or `has_error`."""
+    label = Label(good=not has_error) if has_error is not None else Label.from_good(good)
+    return Example(_request(loc, query, responses, rid), label, loc, rid, subset, kind, style)
+
+
 def rewardbench(loc: str, rec: Record) -> Example:
     """RewardBench: prompt, chosen, rejected, subset (pairwise; chosen is response 0)."""
     prompt = _text(loc, _field(loc, rec, "prompt"), "prompt")
@@ -109,7 +67,7 @@ def rewardbench(loc: str, rec: Record) -> Example:
     rejected = _text(loc, _field(loc, rec, "rejected"), "rejected")
     subset = str(_field(loc, rec, "subset"))
     rid = _rid(loc, rec, "id")
-    return Example(rid, _request(loc, prompt, [chosen, rejected], rid), Kind.PAIRWISE, subset, (True, False))
+    return _example(loc, rid, prompt, [chosen, rejected], Kind.PAIRWISE, subset, (True, False))
 
 
 def rewardbench2(loc: str, rec: Record) -> Example:
@@ -121,7 +79,7 @@ def rewardbench2(loc: str, rec: Record) -> Example:
     responses = [_text(loc, r, "chosen") for r in chosen] + [_text(loc, r, "rejected") for r in rejected]
     good = tuple(i < len(chosen) for i in range(len(responses)))
     rid = _rid(loc, rec, "id")
-    return Example(rid, _request(loc, prompt, responses, rid), Kind.BEST_OF_N, str(_field(loc, rec, "subset")), good)
+    return _example(loc, rid, prompt, responses, Kind.BEST_OF_N, str(_field(loc, rec, "subset")), good)
 
 
 def ppe_preference(loc: str, rec: Record) -> Example:
@@ -134,9 +92,7 @@ def ppe_preference(loc: str, rec: Record) -> Example:
         raise SchemaError(f"{loc}: field 'winner' must be 'model_a' or 'model_b' (ties are not scored), got {winner!r}")
     rid = _rid(loc, rec, "question_id", "id")
     subset = str(rec.get("language") or rec.get("category") or "human_preference")
-    return Example(
-        rid, _request(loc, prompt, [a, b], rid), Kind.PAIRWISE, subset, (winner == "model_a", winner == "model_b")
-    )
+    return _example(loc, rid, prompt, [a, b], Kind.PAIRWISE, subset, (winner == "model_a", winner == "model_b"))
 
 
 def ppe_correctness(loc: str, rec: Record) -> Example:
@@ -154,7 +110,7 @@ def ppe_correctness(loc: str, rec: Record) -> Example:
         raise SchemaError(f"{loc}: no response is correct; such items cannot be scored by best-of-K accuracy")
     rid = _rid(loc, rec, "question_id", "id")
     subset = str(rec.get("benchmark") or rec.get("source") or "correctness")
-    return Example(rid, _request(loc, prompt, responses, rid), Kind.BEST_OF_N, subset, good)
+    return _example(loc, rid, prompt, responses, Kind.BEST_OF_N, subset, good)
 
 
 def _rmb_query(loc: str, rec: Record) -> Any:
@@ -177,11 +133,11 @@ def rmb(loc: str, rec: Record) -> Example:
         responses = [_text(loc, rec["bon_best"], "bon_best")] + [_text(loc, r, "loser_list") for r in losers]
         rid = _rid(loc, rec, "bon_uid", "id")
         good = (True,) + (False,) * len(losers)
-        return Example(rid, _request(loc, conv, responses, rid), Kind.BEST_OF_N, "bon/" + subset, good)
+        return _example(loc, rid, conv, responses, Kind.BEST_OF_N, "bon/" + subset, good)
     chosen = _text(loc, _field(loc, rec, "chosen"), "chosen")
     rejected = _text(loc, _field(loc, rec, "reject", "rejected"), "reject")
     rid = _rid(loc, rec, "pair_uid", "id")
-    return Example(rid, _request(loc, conv, [chosen, rejected], rid), Kind.PAIRWISE, "pair/" + subset, (True, False))
+    return _example(loc, rid, conv, [chosen, rejected], Kind.PAIRWISE, "pair/" + subset, (True, False))
 
 
 def realmistake(loc: str, rec: Record) -> Example:
@@ -193,7 +149,7 @@ def realmistake(loc: str, rec: Record) -> Example:
         raise SchemaError(f"{loc}: field 'error_label' must be 'error' or 'no_error', got {label!r}")
     rid = _rid(loc, rec, "id")
     subset = str(rec.get("task_name") or "realmistake")
-    return Example(rid, _request(loc, query, [response], rid), Kind.BINARY, subset, has_error=label == "error")
+    return _example(loc, rid, query, [response], Kind.BINARY, subset, has_error=label == "error")
 
 
 RM_BENCH_STYLES = ("concise", "detailed", "detailed markdown")
@@ -233,15 +189,9 @@ def rm_bench(loc: str, rec: Record) -> list[Example]:
     for i, c in enumerate(chosen):
         for j, r in enumerate(rejected):
             eid = f"{rid}/c{i}r{j}"
+            level = rm_bench_level(i, j)
             out.append(
-                Example(
-                    eid,
-                    _request(loc, prompt, [c, r], eid),
-                    Kind.PAIRWISE,
-                    f"{domain}/{rm_bench_level(i, j)}",
-                    (True, False),
-                    style=(i, j),
-                )
+                _example(loc, eid, prompt, [c, r], Kind.PAIRWISE, f"{domain}/{level}", (True, False), style=(i, j))
             )
     return out
 
@@ -278,7 +228,7 @@ def judgebench(loc: str, rec: Record) -> Example:
     source = _text(loc, _field(loc, rec, "source"), "source")
     rid = _rid(loc, rec, "pair_id", "id")
     good = (label == "A>B", label == "B>A")
-    return Example(rid, _request(loc, question, [a, b], rid), Kind.BOTH_ORDERS, judgebench_category(source), good)
+    return _example(loc, rid, question, [a, b], Kind.BOTH_ORDERS, judgebench_category(source), good)
 
 
 def generic(loc: str, rec: Record) -> Example:
@@ -292,10 +242,10 @@ def generic(loc: str, rec: Record) -> Example:
         if not isinstance(label, bool):
             raise SchemaError(f"{loc}: field 'has_error' must be true or false")
         resp = _text(loc, rec["response"], "response")
-        return Example(rid, _request(loc, query, [resp], rid), Kind.BINARY, subset, has_error=label)
+        return _example(loc, rid, query, [resp], Kind.BINARY, subset, has_error=label)
     if "chosen" in rec:
         pair = [_text(loc, rec["chosen"], "chosen"), _text(loc, _field(loc, rec, "rejected"), "rejected")]
-        return Example(rid, _request(loc, query, pair, rid), Kind.PAIRWISE, subset, (True, False))
+        return _example(loc, rid, query, pair, Kind.PAIRWISE, subset, (True, False))
     responses = _field(loc, rec, "responses")
     if not isinstance(responses, list):
         raise SchemaError(f"{loc}: field 'responses' must be a list of strings")
@@ -305,7 +255,7 @@ def generic(loc: str, rec: Record) -> Example:
         raise SchemaError(f"{loc}: field 'best' must be an index (or list of indices) into 'responses'")
     good = tuple(i in best for i in range(len(responses)))
     kind = Kind.PAIRWISE if len(responses) == 2 else Kind.BEST_OF_N
-    return Example(rid, _request(loc, query, [_text(loc, r, "responses") for r in responses], rid), kind, subset, good)
+    return _example(loc, rid, query, [_text(loc, r, "responses") for r in responses], kind, subset, good)
 
 
 LOADERS: dict[str, Callable[[str, Record], Example | list[Example]]] = {

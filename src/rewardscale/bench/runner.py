@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import RewardscaleError
+from ..examples import Example, Kind
 from ..grm import GRM
 from ..types import Judgment
 from ..verdict import VerdictCompletion
 from ..vote import k_meta_at
 from .cost import Timing, cost_curve, metarm_cost
 from .estimator import metarm_accuracy, metarm_scores, voting_accuracy, voting_scores
-from .examples import Example, Kind
 from .metrics import (
     OVERALL_MEMBERS,
     SCORERS,

@@ -32,13 +32,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..correctness import InvalidLabel, Label, is_correct
-from ..errors import RewardscaleError
+from ..examples import DataError, Example, jsonl_objects
 from ..types import InvalidRequest, Judgment, Request
 
 FORMAT_VERSION = 1
@@ -48,8 +48,7 @@ WEIGHTS = {"query": 0.15, "responses": 0.35, "principles": 0.15, "critique": 0.3
 MENTION = re.compile(r"\b([Rr]esponse)(\s*#?\s*)(\d+)\b")
 
 
-class MetaRMDataError(RewardscaleError, ValueError):
-    """Meta RM data that cannot be used: the message says which file, line and why."""
+MetaRMDataError = DataError  # the one data error (rewardscale.examples); the old name stays importable
 
 
 @dataclass(frozen=True)
@@ -77,20 +76,19 @@ class SampleRow:
 def sample_correct(
     scores: Sequence[int] | None, good: Sequence[bool] | None = None, label: Label | None = None
 ) -> bool:
-    """Whether one sample's scores (ORIGINAL order; None = did not parse) are correct.
-
-    `good`: the responses that are right to pick (n >= 2): correct when exactly one response has
-    the top score and it is good (ties for first are wrong). `label`: the shared rule of
-    `rewardscale.correctness.is_correct` (best index, rating, or binary good)."""
+    """Whether one sample's scores (ORIGINAL order; None = did not parse) are correct, by the one
+    rule `rewardscale.correctness.is_correct`: with `label`, or with `good` (one flag per
+    response, True where it is right to pick: exactly one response must have the top score and
+    it must be good; ties for first are wrong)."""
     if scores is None:
         return False
-    if label is not None:
-        return is_correct(scores, label)
-    if good is None or len(good) != len(scores):
-        raise ValueError(f"'good' must have one entry per response ({len(scores)})")
-    top = max(scores)
-    leaders = [i for i, s in enumerate(scores) if s == top]
-    return len(leaders) == 1 and bool(good[leaders[0]])
+    if label is None:
+        if good is None or len(good) != len(scores):
+            raise ValueError(f"'good' must have one entry per response ({len(scores)})")
+        label = Label.from_good(good)
+        if not label.picks:
+            return False
+    return is_correct(scores, label)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -196,78 +194,31 @@ class RowStats:
         )
 
 
-def example_rows(
-    request: Request,
-    samples: Sequence[Judgment],
-    group: str,
-    good: Sequence[bool] | None = None,
-    label: Label | None = None,
-    benchmark: str = "",
-    example_id: str = "",
-    budget_chars: int = DEFAULT_BUDGET_CHARS,
-    stats: RowStats | None = None,
-) -> list[SampleRow]:
-    """Rows for one example's samples (unparsed ones left out, counted in `stats`)."""
-    out = []
-    for pos, j in enumerate(samples):
-        if stats is not None:
-            stats.samples += 1
-        if not j.valid:
-            if stats is not None:
-                stats.unparsed += 1
-            continue
-        y = int(sample_correct(j.scores, good=good, label=label))
-        out.append(SampleRow(group, format_sample(request, j, budget_chars), y, benchmark, example_id, pos))
-        if stats is not None:
-            stats.kept += 1
-            stats.positive += y
-    return out
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _row_label(obj: dict[str, Any], n: int, where: str) -> Label | None:
+    """The label of an example row: RFT's `label` dict, or bench's `good` flags (n >= 2) or
+    `has_error` / `rating` (n = 1); None when it has no usable label."""
     try:
-        fh = open(path, encoding="utf-8")
-    except OSError as e:
-        raise MetaRMDataError(f"{path}: cannot read ({e.strerror})") from None
-    with fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise MetaRMDataError(f"{path}:{no}: not JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise MetaRMDataError(f"{path}:{no}: expected a JSON object")
-            yield no, obj
-
-
-def _row_label(obj: dict[str, Any], n: int, where: str) -> tuple[list[bool] | None, Label | None]:
-    """(good, label) of an example row; (None, None) when it has no usable label."""
-    if isinstance(obj.get("label"), dict):
-        try:
-            return None, Label.from_dict(obj["label"]).check(n)
-        except InvalidLabel as e:
-            raise MetaRMDataError(f"{where}: {e}") from None
-    if n == 1:
-        if obj.get("has_error") is not None:
-            return None, Label(good=not obj["has_error"])
-        if obj.get("rating") is not None:
-            return None, Label(rating=int(obj["rating"])).check(1)
-        return None, None
+        if isinstance(obj.get("label"), dict):
+            return Label.from_dict(obj["label"]).check(n)
+        if n == 1:
+            if obj.get("has_error") is not None:
+                return Label(good=not obj["has_error"])
+            if obj.get("rating") is not None:
+                return Label(rating=int(obj["rating"])).check(1)
+            return None
+    except (InvalidLabel, TypeError, ValueError) as e:
+        raise DataError(f"{where}: bad label: {e}") from None
     good = obj.get("good")
     if not good:
-        return None, None
+        return None
     if not isinstance(good, list) or len(good) != n:
-        raise MetaRMDataError(f"{where}: 'good' must be a list of {n} booleans (one per response)")
-    if not any(good):
-        return None, None
-    return [bool(g) for g in good], None
+        raise DataError(f"{where}: 'good' must be a list of {n} booleans (one per response)")
+    return Label.from_good(good) if any(good) else None
 
 
 def _request(obj: dict[str, Any], where: str) -> Request:
     if "request" not in obj:
-        raise MetaRMDataError(
+        raise DataError(
             f"{where}: no 'request' (query + responses), so the meta RM has no text to read; samples.jsonl "
             "written before rewardscale had meta RM support lacks it: rewrite it from the sample store, "
             "without generating, with the same `rewardscale bench ...` command plus --stored-only"
@@ -275,29 +226,48 @@ def _request(obj: dict[str, Any], where: str) -> Request:
     try:
         return Request.from_dict(obj["request"])
     except InvalidRequest as e:
-        raise MetaRMDataError(f"{where}: bad 'request': {e}") from None
+        raise DataError(f"{where}: bad 'request': {e}") from None
 
 
 @dataclass
 class LabelledExample:
-    """One labelled example and its GRM samples in sample order (from any supported file)."""
+    """One labelled `Example` and its GRM samples in sample order (from any supported file)."""
 
     group: str
     benchmark: str
-    example_id: str
-    request: Request
+    example: Example
     judgments: list[Judgment]
-    good: list[bool] | None = None
-    label: Label | None = None
     sample_ids: list[int] = field(default_factory=list)  # each judgment's sample index
 
+    @property
+    def request(self) -> Request:
+        return self.example.request
+
+    @property
+    def label(self) -> Label:
+        return self.example.label
+
+    @property
+    def good(self) -> tuple[bool, ...] | None:
+        """One flag per response (right to pick) for a ranking label; None for one response."""
+        return self.example.good or None
+
     def rows(self, budget_chars: int = DEFAULT_BUDGET_CHARS, stats: RowStats | None = None) -> list[SampleRow]:
-        rows = example_rows(
-            self.request, self.judgments, self.group, self.good, self.label, self.benchmark, self.example_id,
-            budget_chars, stats,
-        )  # fmt: skip
+        """Rows for the samples that parsed (the others left out, counted in `stats`)."""
+        stats = stats if stats is not None else RowStats()
         ids = self.sample_ids or list(range(len(self.judgments)))
-        return [SampleRow(r.group, r.text, r.label, r.benchmark, r.example_id, ids[r.sample]) for r in rows]
+        out = []
+        for pos, j in enumerate(self.judgments):
+            stats.samples += 1
+            if not j.valid:
+                stats.unparsed += 1
+                continue
+            y = int(is_correct(j.scores, self.label))
+            text = format_sample(self.request, j, budget_chars)
+            out.append(SampleRow(self.group, text, y, self.benchmark, self.example.id, ids[pos]))
+            stats.kept += 1
+            stats.positive += y
+        return out
 
 
 def read_examples(paths: str | Path | Iterable[str | Path], stats: RowStats | None = None) -> list[LabelledExample]:
@@ -309,8 +279,7 @@ def read_examples(paths: str | Path | Iterable[str | Path], stats: RowStats | No
     stats = stats if stats is not None else RowStats()
     examples: dict[str, LabelledExample] = {}
     for path in map(Path, paths):
-        for no, obj in _read_jsonl(path):
-            where = f"{path}:{no}"
+        for where, obj in jsonl_objects(path):
             request = _request(obj, where)
             bench = str(obj.get("benchmark", path.stem))
             if "samples" in obj:  # bench: one row per example
@@ -328,15 +297,16 @@ def read_examples(paths: str | Path | Iterable[str | Path], stats: RowStats | No
             try:
                 judgments = [Judgment.from_dict(s) for s in sample_dicts]
             except (KeyError, ValueError, TypeError) as e:
-                raise MetaRMDataError(f"{where}: a sample is not a rewardscale judgment ({e!r})") from None
-            good, label = _row_label(obj, request.n, where)
-            if good is None and label is None:
+                raise DataError(f"{where}: a sample is not a rewardscale judgment ({e!r})") from None
+            label = _row_label(obj, request.n, where)
+            if label is None:
                 stats.samples += len(judgments)
                 stats.unlabelled += len(judgments)
                 continue
             ex = examples.get(group)
             if ex is None:
-                ex = examples[group] = LabelledExample(group, bench, str(obj.get("id", "")), request, [], good, label)
+                example = Example(request, label, where, str(obj.get("id", "")), str(obj.get("subset", "")))
+                ex = examples[group] = LabelledExample(group, bench, example, [])
                 stats.examples += 1
             ex.judgments += judgments
             ex.sample_ids += ids
@@ -348,7 +318,7 @@ def read_rows(
 ) -> tuple[list[SampleRow], RowStats]:
     """All labelled, parsed samples of bench `samples.jsonl` and RFT `rft_samples.jsonl` files.
 
-    Raises MetaRMDataError (naming file and line) for malformed rows, and when nothing usable is
+    Raises DataError (naming file and line) for malformed rows, and when nothing usable is
     left: no labelled example, or no sample that parsed."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -360,9 +330,9 @@ def read_rows(
     return rows, stats
 
 
-def no_rows_error(paths: Sequence[Path], stats: RowStats) -> MetaRMDataError:
+def no_rows_error(paths: Sequence[Path], stats: RowStats) -> DataError:
     names = ", ".join(str(p) for p in paths)
-    return MetaRMDataError(
+    return DataError(
         f"{names}: no labelled sample that parsed ({stats.samples} samples: {stats.unlabelled} without a "
         f"label, {stats.unparsed} unparsed, {stats.hinted} hinted); the meta RM needs GRM samples of "
         "labelled examples (rewardscale bench samples.jsonl or rewardscale train rft rft_samples.jsonl)"

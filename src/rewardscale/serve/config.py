@@ -1,10 +1,12 @@
-"""Server limits and batching knobs in one dataclass (the CLI and tests build it)."""
+"""The server's settings in one dataclass: its judge's (`JudgeConfig`), limits and batching knobs
+(the CLI and tests build it)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..config import JudgeConfig, help_field
 from ..scales import SCALES
 from ..vote import k_meta_at
 
@@ -33,26 +35,39 @@ class ServerConfig:
     workers: batches scored side by side when the backend is thread-safe (openai, llamacpp), so
         a batch stuck on a hung upstream does not hold every call behind it; 1 otherwise.
     auth_token: when set, every endpoint but /health needs `Authorization: Bearer <token>`.
+    judge: the judge's settings (`rewardscale score`'s): `rewardscale serve` builds its GRM from
+        them; `create_app` refuses a GRM built otherwise. None: whatever the GRM was built with.
     """
 
-    k: int = 4
-    max_k: int = 64
-    k_meta: int | None = None
-    max_batch: int = 32
-    max_wait_ms: float = 10.0
-    max_queue: int = 4096
-    timeout_s: float = 600.0
-    max_requests: int = 1024
-    max_responses: int = 64
-    max_chars: int = 100_000
-    max_messages: int = 1000
+    k: int = help_field("Default samples per request (Voting@k) when a call omits k.", default=4)
+    max_k: int = help_field("Largest k a call may ask for.", default=64)
+    k_meta: int | None = help_field(
+        "With --meta-rm: default k_meta when a call omits it (default: k // 2; capped at a call's k).", default=None
+    )
+    max_batch: int = help_field("GRM requests per backend call (1: no batching).", default=32)
+    max_wait_ms: float = help_field("Wait for more requests to batch (ms).", default=10.0)
+    max_queue: int = help_field("Queued GRM requests before answering 503.", default=4096)
+    timeout_s: float = help_field("Seconds before a call is answered 504.", default=600.0)
+    max_requests: int = help_field("GRM requests per HTTP call.", default=1024)
+    max_responses: int = help_field("Responses per GRM request.", default=64)
+    max_chars: int = help_field("Characters per GRM request.", default=100_000)
+    max_messages: int = 1000  # no flag (a field without help text is not a command-line option)
     max_body_bytes: int = 32 * 2**20
-    reward_scale: str = "unit"
-    abstain_reward: float = 0.0
-    workers: int = 4
-    auth_token: str | None = field(default=None, repr=False)
+    reward_scale: str = help_field(
+        f"/get_reward scalar: {', '.join(SCALES)} (unit: mean score mapped to 0..1).", default="unit"
+    )
+    abstain_reward: float = help_field("/get_reward reward when all samples abstain.", default=0.0)
+    workers: int = help_field("Batches scored side by side (openai, llamacpp backends; others use 1).", default=4)
+    auth_token: str | None = help_field(
+        "Require 'Authorization: Bearer TOKEN' on every endpoint but /health (env REWARDSCALE_API_TOKEN).",
+        default=None,
+        repr=False,
+    )
+    judge: JudgeConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.auth_token == "":  # an empty REWARDSCALE_API_TOKEN is no token
+            object.__setattr__(self, "auth_token", None)
         positive = ("k", "max_k", "max_batch", "max_queue", "max_requests", "max_responses", "max_chars")
         positive += ("max_messages", "workers")
         for name in positive:
@@ -75,4 +90,5 @@ class ServerConfig:
         """The settings, the token left out (a secret)."""
         d = asdict(self)
         d["auth_token"] = None if self.auth_token is None else "***"
+        d["judge"] = None if self.judge is None else self.judge.to_dict()
         return d

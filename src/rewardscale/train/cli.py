@@ -174,7 +174,7 @@ def grounded_cmd(
     },
 )
 def rft(
-    data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json file or datasets name[:split]."),
+    data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json/.parquet file or hf:NAME[:SPLIT]."),
     model: str = typer.Option(..., "--model", "-m", help="Model to train: HF dir/id, .gguf or embedded name."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (final HF model, data, report)."),
     n_samples: int = typer.Option(3, "--n-samples", min=1, help="N_RFT: trajectories per example (paper: 3)."),
@@ -300,7 +300,7 @@ def rft(
 
 @app.command()
 def rl(
-    data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json file or datasets name[:split]."),
+    data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json/.parquet file or hf:NAME[:SPLIT]."),
     model: str = typer.Option(..., "--model", "-m", help="Model to train: HF dir/id, .gguf or embedded name."),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (final HF model)."),
     group_size: int = typer.Option(4, "--group-size", min=2, help="Completions per prompt (paper: 4)."),

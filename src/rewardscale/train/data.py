@@ -1,4 +1,4 @@
-"""Labelled preference data -> `Example`s (a Request plus the Label that says what is right).
+"""Labelled training records -> `examples.Example`s (a Request plus the Label that says what is right).
 
 Accepted record shapes (JSON objects; the query is `prompt`, `query` or `messages`, a string or a
 list of `{"role", "content"}`):
@@ -10,9 +10,10 @@ list of `{"role", "content"}`):
 - rating:  `{"prompt", "response": "...", "rating": 1..10}`
 - binary:  `{"prompt", "response": "...", "label": true/false}` (also 0/1, "good"/"bad")
 
-Sources: a local `.jsonl` / `.json` file (a list of records, or `{"data": [...]}`), or a
-`datasets` name (`name` or `name:split`, loaded lazily; needs the hub or a local cache). Errors
-name the file, the line (record number for JSON) and the field.
+Sources: anything `examples.read_records` reads: a local `.jsonl`, `.json` (a list of records, or
+`{"data": [...]}`) or `.parquet` file, or `hf:NAME[:SPLIT]` (a `datasets` name, loaded lazily;
+needs the hub or a local cache; a bare `NAME[:SPLIT]` that is not a file is read the same, as
+before). Errors name the file, the line (record index for JSON) and the field.
 
 `training_prompt` renders an example with the scoring template, responses shuffled with a
 permutation drawn from a recorded seed, so training sees exactly what scoring shows;
@@ -21,38 +22,15 @@ permutation drawn from a recorded seed, so training sees exactly what scoring sh
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..correctness import InvalidLabel, Label
-from ..errors import RewardscaleError
+from ..examples import HF_PREFIX, SUFFIXES, DataError, Example, read_records
 from ..plan import balanced_permutations, plan, request_seed
 from ..template import render
 from ..types import InvalidRequest, Message, Request
-
-
-class DataError(RewardscaleError, ValueError):
-    """A record that cannot become a training example; the message says where and why."""
-
-
-@dataclass(frozen=True)
-class Example:
-    """One labelled request; `source` says where it came from (`file:line`)."""
-
-    request: Request
-    label: Label
-    source: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.request.to_dict(), "label": self.label.to_dict(), "source": self.source}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Example:
-        return cls(Request.from_dict(d), Label.from_dict(d["label"]), d.get("source", ""))
-
 
 _QUERY_FIELDS = ("messages", "prompt", "query")
 _BINARY = {True: True, False: False, "good": True, "bad": False, "true": True, "false": False}  # 1/0 == True/False
@@ -137,75 +115,23 @@ def _id(record: dict[str, Any]) -> str | None:
     return None if rid is None else str(rid)
 
 
-def jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) of each non-blank line of a JSONL file; a malformed line raises
-    DataError naming file:line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: invalid JSON: {e.msg}") from e
-
-
-def _records(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line or record number, parsed JSON) for a .jsonl or .json file."""
-    if path.suffix == ".jsonl":
-        yield from jsonl_rows(path)
-        return
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        data = data["data"]
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of records (or {{'data': [...]}})")
-    yield from enumerate(data, start=1)
-
-
 def load_examples(source: str | Path, limit: int | None = None) -> list[Example]:
-    """Examples from a local .jsonl/.json file, or a `datasets` name (`name` or `name:split`)."""
-    path = Path(source)
-    if path.exists():
-        if path.suffix not in (".jsonl", ".json"):
-            raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl or .json")
-        what = "line" if path.suffix == ".jsonl" else "record"
-        rows: Iterable[tuple[str, Any]] = ((f"{path}:{i}", r) for i, r in _records(path))
-    else:
-        if str(source).endswith((".jsonl", ".json")):
-            raise DataError(f"no such file: {source}")
-        what = "row"
-        rows = _hub_rows(str(source))
+    """Examples from a local .jsonl/.json/.parquet file or `hf:NAME[:SPLIT]` (a bare dataset name
+    that is not a local file is read as `hf:NAME`)."""
+    spec = str(source)
+    if not spec.startswith(HF_PREFIX) and not Path(spec).exists() and not spec.endswith(SUFFIXES):
+        spec = HF_PREFIX + spec
     examples = []
-    for where, record in rows:
+    for where, record in read_records(spec):
         try:
             examples.append(parse_record(record, where))
         except DataError as e:
-            raise DataError(f"{where} ({what}): {e}") from e
+            raise DataError(f"{where}: {e}") from e
         if limit is not None and len(examples) >= limit:
             break
     if not examples:
         raise DataError(f"{source}: no records")
     return examples
-
-
-def _hub_rows(spec: str) -> Iterator[tuple[str, Any]]:
-    try:
-        import datasets
-    except ImportError as e:
-        raise DataError(
-            f"{spec!r} is not a local file, and loading it by name needs 'datasets': pip install 'rewardscale[train]'"
-        ) from e
-    name, _, split = spec.partition(":")
-    try:
-        ds = datasets.load_dataset(name, split=split or "train")
-    except Exception as e:  # datasets raises many types (network, missing config...)
-        raise DataError(f"could not load dataset {spec!r}: {e}") from e
-    for i, row in enumerate(ds):
-        yield f"{name}[{i}]", dict(row)
 
 
 def permutation_for(request: Request, seed: int) -> tuple[int, ...]:

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..correctness import GOOD_THRESHOLD, is_correct
+from ..examples import Example, jsonl_rows
 from ..grm import GRM
 from ..template import render
 from ..types import Judgment
-from .data import Example, jsonl_rows
 
 
 @dataclass
@@ -127,14 +127,14 @@ def build_rft(
                 report.kept_examples += 1
                 report.kept_samples += len(good)
                 kept.extend(sft_record(ex, j, False) for j in good)
-            elif hinted and ex.label.best is not None:
+            elif hinted and ex.label.sole_best is not None:
                 retry.append(ex)
             else:
                 report.dropped_no_correct += 1
         if retry:
             if on_more:
                 on_more(len(retry) * n_samples)
-            hints = [ex.label.best for ex in retry]
+            hints = [ex.label.sole_best for ex in retry]
             drawn = grm.sample([ex.request for ex in retry], n_samples, progress, hints=hints)
             for ex, samples in zip(retry, drawn):
                 good = judge(ex, samples, True)

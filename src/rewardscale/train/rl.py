@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..correctness import GOOD_THRESHOLD, Label, reward
+from ..examples import Example
 from ..template import parse
 from ..types import to_original
 from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, step_counter, trainer_args
-from .data import Example, training_prompts
+from .data import training_prompts
 from .deps import require
 from .model import resolve_model
 
