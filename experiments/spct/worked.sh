@@ -3,8 +3,8 @@
 # orders), with critiques that WORK the right answer out before naming it (`train grounded
 # --worked`: 44 * 28 = 44 * 20 + 44 * 8 = ..., letters spelled, table rows listed, dates month by
 # month, rule counts stated). Why: the plain grounded judge learned to copy the first response's
-# answer as "the right answer" (dev samples, 2026-12-01). Same recipe as grounded.sh, 2 epochs
-# (34 steps, ~65 min on 2 free cores; checkpoints every 4 steps). Resumable: run it again.
+# answer as "the right answer" (dev samples, 2026-12-01). Same recipe as grounded.sh, EPOCHS=1
+# (17 steps per epoch, ~33 min on 2 free cores; checkpoints every 4 steps). Resumable: run it again.
 # Then: LORA=$RUN/adapter.gguf NAME=dev-worked SCORE_MODE=expected experiments/spct/eval.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,4 +15,4 @@ rewardscale train grounded --data $DATA/grounded_train.jsonl --tasks $DATA/tasks
 rewardscale train rft --data $DATA/rft_train.jsonl --model qwen2.5-coder-1.5b-instruct-q4_k_m --out "$RUN" \
     --sft-data $DATA/worked_sft.jsonl \
     --lora --lora-r 16 --lora-alpha 32 --lora-top-layers 8 --no-merge --gguf-adapter \
-    --dtype float32 --lr 2e-4 --epochs 2 --batch-size 1 --grad-accum 4 --save-steps 4 --threads 2 --resume
+    --dtype float32 --lr 2e-4 --epochs ${EPOCHS:-1} --batch-size 1 --grad-accum 4 --save-steps 4 --threads 2 --resume

@@ -102,8 +102,11 @@ def grounded_text(
         scores.append(score)
         name = "The response" if len(shown) == 1 else f"Response {i + 1}"
         lines.append(f"{name} {why}: {'right' if ok else 'wrong'}.")
-    need = requirement(spec) if derivation is None else f"{derivation}; {requirement(spec)}"
-    criteria = f"Correctness (80%): {need}. Concision (20%): no padding."
+    if derivation is None and not counts:
+        criteria = f"Correctness (80%): {requirement(spec)}. Concision (20%): no padding."
+    else:  # worked: the budget goes to the derivation, not to a criterion that never decides
+        need = requirement(spec) if derivation is None else f"{derivation}; {requirement(spec)}"
+        criteria = f"Correctness (100%): {need}."
     boxed = ", ".join(map(str, scores))
     return f"Specific Criteria: {criteria}\n\nAnalysis: {' '.join(lines)}\n\nScores: \\boxed{{{boxed}}}", scores
 
