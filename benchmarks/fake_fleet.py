@@ -66,6 +66,7 @@ class Counters:
     area: float = 0.0  # integral of in_flight dt
     full: float = 0.0  # time with in_flight == limit
     timeline: list[tuple[float, int, int]] = field(default_factory=list)
+    cpu_start: float = field(default_factory=time.process_time)
 
     def step(self, now: float, limit: int) -> None:
         """Account the time since the last change at the current in-flight count."""
@@ -89,6 +90,9 @@ class Counters:
             "mean_in_flight": self.area / span if span else 0.0,
             "full_fraction": self.full / span if span else 0.0,
             "samples_per_s_server": self.samples / span if span else 0.0,
+            "first_monotonic": self.first,  # time.monotonic() of the first arrival and last answer
+            "last_monotonic": self.last,
+            "cpu_s": time.process_time() - self.cpu_start,  # the fleet's own CPU since the reset
             "timeline": self.timeline,
         }
 

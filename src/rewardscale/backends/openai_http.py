@@ -10,13 +10,16 @@ server's per-call deadline) cancels the upstream requests still running when it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
+import json
 import random
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+from urllib.request import getproxies, proxy_bypass_environment
 
 import httpx
 
@@ -31,6 +34,7 @@ from ..verdict import (
     verdict_grammar,
     verdict_regex,
 )
+from . import http1
 from .base import BackendError, Completion, Deadline, GenerationRequest, Progress, current_deadline, failed
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -112,6 +116,47 @@ async def until_deadline(
     return [on_cancel(i) if t.cancelled() else t.result() for i, t in enumerate(tasks)]
 
 
+class _Client(Protocol):
+    """What `_post` needs of an HTTP client: POST a JSON body, get (status, body bytes)."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]: ...
+
+
+class _Httpx:
+    """httpx behind the `_Client` shape (https, proxies, injected transports)."""
+
+    def __init__(self, client: httpx.AsyncClient):
+        self.client = client
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        r = await self.client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+        return r.status_code, r.content
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """A request body as httpx's `json=` writes it (compact, UTF-8, no NaN)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def lean_ok(urls: Sequence[str]) -> bool:
+    """Whether every URL is plain http:// with no proxy in the environment applying to it (then
+    `http1.Pool` serves them; httpx otherwise: https, proxies)."""
+    proxies = getproxies()
+    for url in urls:
+        try:
+            (host, port), _, _ = http1.target(url + "/chat/completions")
+        except ValueError:
+            return False
+        if (proxies.get("http") or proxies.get("all")) and not proxy_bypass_environment(f"{host}:{port}", proxies):
+            return False
+    return True
+
+
+def _text(content: bytes) -> str:
+    """A reply body as text, for error messages."""
+    return content.decode("utf-8", "replace")
+
+
 class OpenAIBackend:
     """`POST {base_url}/chat/completions` with `n` completions per prompt and a seed.
 
@@ -145,6 +190,8 @@ class OpenAIBackend:
         self.backoff = backoff
         self.extra_body = extra_body or {}
         self.transport = transport  # for tests (httpx.MockTransport)
+        # plain-http servers without a proxy get the lean client (backends/http1.py); httpx else
+        self.lean = transport is None and lean_ok(self.base_urls)
         self.stats = UpstreamStats()
         self._next_url = itertools.cycle(range(len(self.base_urls)))
         if verdict_constraint not in VERDICT_CONSTRAINTS:
@@ -160,34 +207,50 @@ class OpenAIBackend:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[_Client]:
+        """One HTTP client for one call (its event loop): keep-alive connections shared by every
+        request of the call."""
+        if self.lean:
+            pool = http1.Pool()
+            try:
+                yield pool
+            finally:
+                pool.close()
+            return
+        limits = httpx.Limits(max_connections=self.concurrency * 2)
+        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, transport=self.transport) as client:
+            yield _Httpx(client)
+
     def _scrub(self, text: str) -> str:
         """`text` without the API key (an upstream may echo the request's headers)."""
         return text.replace(self.api_key, "***") if self.api_key else text
 
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, client: _Client, body: dict[str, Any]) -> dict[str, Any]:
         """POST with retries; rotates base URLs between attempts. Returns a checked chat completion
         (`check_reply`); raises BackendError at the end."""
         last = ""
         refused = 0
+        payload, headers = encode(body), self._headers()
         for attempt in range(self.max_retries + 1):
             url = self.base_urls[next(self._next_url)] + "/chat/completions"
             self.stats.count("attempts")
             reason = "transport"
             try:
                 # the whole attempt is bounded: httpx's timeout is per read, a slow body resets it
-                r = await asyncio.wait_for(client.post(url, json=body, headers=self._headers()), self.timeout)
-                if r.status_code == 200:
+                status, content = await asyncio.wait_for(client.post(url, payload, headers), self.timeout)
+                if status == 200:
                     try:
-                        return check_reply(r.json())
+                        return check_reply(json.loads(content))
                     except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, BadReply
-                        last = f"malformed 200 reply from {url} ({e}): {r.text[:200]!r}"
+                        last = f"malformed 200 reply from {url} ({e}): {_text(content)[:200]!r}"
                         reason = "malformed"
                 else:
-                    last = f"HTTP {r.status_code} from {url}: {r.text[:300]}"
-                    if r.status_code not in RETRY_STATUS:
+                    last = f"HTTP {status} from {url}: {_text(content)[:300]}"
+                    if status not in RETRY_STATUS:
                         raise BackendError(self._scrub(last))
-                    reason = f"http_{r.status_code}"
-            except httpx.ConnectError as e:
+                    reason = f"http_{status}"
+            except (httpx.ConnectError, http1.ConnectError) as e:
                 # Nothing listens there: retry once per URL, not with the full backoff budget.
                 last = f"cannot connect to {url}: {e}"
                 reason = "connect"
@@ -197,7 +260,7 @@ class OpenAIBackend:
             except asyncio.TimeoutError:
                 last = f"no complete reply from {url} within {self.timeout:g}s"
                 reason = "timeout"
-            except (httpx.TimeoutException, httpx.TransportError) as e:
+            except (httpx.TimeoutException, httpx.TransportError, http1.TransportError) as e:
                 last = f"{type(e).__name__} talking to {url}: {e}"
                 reason = "timeout" if isinstance(e, httpx.TimeoutException) else "transport"
             if attempt < self.max_retries:
@@ -207,7 +270,7 @@ class OpenAIBackend:
         raise BackendError(self._scrub(f"gave up after {attempt + 1} attempts: {last}"))
 
     async def _complete(
-        self, client: httpx.AsyncClient, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
+        self, client: _Client, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
     ) -> list[Completion]:
         out: list[Completion] = []
         while len(out) < req.n:
@@ -281,7 +344,7 @@ class OpenAIBackend:
         return body
 
     async def _verdict(
-        self, client: httpx.AsyncClient, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
+        self, client: _Client, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
     ) -> VerdictCompletion:
         try:
             async with sem:
@@ -305,7 +368,7 @@ class OpenAIBackend:
             self.stats.count("cancelled")
             return VerdictCompletion(text="", finish_reason="error", error=CANCELLED)
 
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+        async with self._client() as client:
             return await until_deadline([self._verdict(client, sem, r, sampling) for r in requests], scope, cancelled)
 
     def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
@@ -322,8 +385,7 @@ class OpenAIBackend:
         """Async form of `generate`, for callers that already run an event loop (the server).
         `on_done(i, completions)` is called as soon as request i is answered (on the loop)."""
         sem = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency * 2)
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, transport=self.transport) as client:
+        async with self._client() as client:
 
             async def one(i: int, req: GenerationRequest) -> list[Completion]:
                 try:
