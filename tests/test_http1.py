@@ -286,3 +286,19 @@ def test_requests_in_flight_reach_and_never_pass_the_bound(concurrency):
     assert [len(c) for c in out] == [2] * 40 and fleet.requests == 40
     assert fleet.peak == concurrency  # kept full, never over
     assert took < 0.05 * 40 / concurrency + 2.0
+
+
+def test_a_request_waiting_for_its_retry_leaves_its_place_to_another():
+    order = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        who = json.loads(request.content)["messages"][0]["content"]
+        order.append(who)
+        if order.count("a") == 1 and who == "a":
+            return httpx.Response(503, text="busy")
+        return httpx.Response(200, json={"choices": [{"index": 0, "message": {"content": who}}]})
+
+    b = OpenAIBackend("http://x/v1", "m", concurrency=1, backoff=0.2, transport=httpx.MockTransport(handler))
+    jobs = [GenerationRequest(messages=({"role": "user", "content": w},), n=1, seed=0) for w in "ab"]
+    out = b.generate(jobs, Sampling())
+    assert [c[0].text for c in out] == ["a", "b"] and order == ["a", "b", "a"]  # b went out during a's backoff

@@ -226,9 +226,11 @@ class OpenAIBackend:
         """`text` without the API key (an upstream may echo the request's headers)."""
         return text.replace(self.api_key, "***") if self.api_key else text
 
-    async def _post(self, client: _Client, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, client: _Client, sem: asyncio.Semaphore, body: dict[str, Any]) -> dict[str, Any]:
         """POST with retries; rotates base URLs between attempts. Returns a checked chat completion
-        (`check_reply`); raises BackendError at the end."""
+        (`check_reply`); raises BackendError at the end. `sem` bounds the requests in flight: it is
+        held for each HTTP attempt only, not while a reply is parsed or a retry waits its backoff
+        (a request sleeping before its retry leaves its place to another one)."""
         last = ""
         refused = 0
         payload, headers = encode(body), self._headers()
@@ -238,7 +240,8 @@ class OpenAIBackend:
             reason = "transport"
             try:
                 # the whole attempt is bounded: httpx's timeout is per read, a slow body resets it
-                status, content = await asyncio.wait_for(client.post(url, payload, headers), self.timeout)
+                async with sem:
+                    status, content = await asyncio.wait_for(client.post(url, payload, headers), self.timeout)
                 if status == 200:
                     try:
                         return check_reply(json.loads(content))
@@ -287,8 +290,7 @@ class OpenAIBackend:
             }
             if req.grammar is not None:
                 body.update(self._grammar_fields(req.grammar))
-            async with sem:
-                data = await self._post(client, body)
+            data = await self._post(client, sem, body)
             choices = sorted(data["choices"], key=lambda c: c.get("index") or 0)
             tokens = (data.get("usage") or {}).get("completion_tokens", 0)
             usage = tokens // len(choices) if isinstance(tokens, int) else 0
@@ -347,8 +349,7 @@ class OpenAIBackend:
         self, client: _Client, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
     ) -> VerdictCompletion:
         try:
-            async with sem:
-                data = await self._post(client, self._verdict_body(req, sampling))
+            data = await self._post(client, sem, self._verdict_body(req, sampling))
         except BackendError as e:
             return VerdictCompletion(text="", finish_reason="error", error=str(e))
         c = data["choices"][0]
