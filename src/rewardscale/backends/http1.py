@@ -24,18 +24,20 @@ import zlib
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from ..errors import RewardscaleError
+
 HEAD_LIMIT = 1 << 20  # bytes of reply headers (and of one chunk-size line) before giving up
 
 
-class ConnectError(OSError):
+class ConnectError(RewardscaleError, OSError):
     """Nothing to connect to at that address (refused, unresolvable, unreachable)."""
 
 
-class TransportError(OSError):
+class TransportError(RewardscaleError, OSError):
     """The connection broke, or what came back is not an HTTP reply."""
 
 
-class _NoReply(Exception):
+class _NoReply(RewardscaleError):
     """The connection closed before the first byte of a reply."""
 
 
