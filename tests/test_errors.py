@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from rewardscale import RewardscaleError
-from rewardscale.backends import http1
 from rewardscale.backends.base import BackendError, MissingExtra
 from rewardscale.backends.openai_http import BadReply
 from rewardscale.batch import InputError
@@ -50,8 +49,6 @@ from rewardscale.types import InvalidRequest
         (CheckError, ValueError),
         (AdapterError, ValueError),
         (ModelUnavailable, RuntimeError),
-        (http1.ConnectError, OSError),
-        (http1.TransportError, OSError),
     ],
 )
 def test_project_errors_share_one_base_and_keep_their_own(cls, builtin):

@@ -5,6 +5,12 @@ connection errors and 200 replies that are not a chat completion (truncated JSON
 and several base URLs used round-robin (one vLLM server per GPU, say). Each attempt is bounded as a
 whole (`timeout`), so a body that trickles in cannot hold a call; an enclosing `deadline(...)` (the
 server's per-call deadline) cancels the upstream requests still running when it passes.
+
+The HTTP client is aiohttp (http and https; keep-alive connections, a pool sized to `concurrency`).
+httpx/httpcore cost about 2.5-3.7 ms of CPU per request here (pool scans on every state change,
+anyio readability checks on each reuse, a failed `sniffio` import per lock), enough for a fleet
+answering in 10 ms to wait on the client; aiohttp's C parser costs a fraction of that
+(benchmarks/fleet_orchestration.py).
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import itertools
 import json
 import random
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass_environment
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from ..errors import RewardscaleError
 from ..types import Sampling
@@ -34,7 +42,6 @@ from ..verdict import (
     verdict_grammar,
     verdict_regex,
 )
-from . import http1
 from .base import BackendError, Completion, Deadline, GenerationRequest, Progress, current_deadline, failed
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -116,40 +123,30 @@ async def until_deadline(
     return [on_cancel(i) if t.cancelled() else t.result() for i, t in enumerate(tasks)]
 
 
-class _Client(Protocol):
-    """What `_post` needs of an HTTP client: POST a JSON body, get (status, body bytes)."""
-
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]: ...
-
-
-class _Httpx:
-    """httpx behind the `_Client` shape (https, proxies, injected transports)."""
-
-    def __init__(self, client: httpx.AsyncClient):
-        self.client = client
-
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        r = await self.client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
-        return r.status_code, r.content
-
-
 def encode(body: dict[str, Any]) -> bytes:
-    """A request body as httpx's `json=` writes it (compact, UTF-8, no NaN)."""
+    """A request body as JSON bytes: compact, UTF-8, no NaN (what httpx's `json=` wrote)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-def lean_ok(urls: Sequence[str]) -> bool:
-    """Whether every URL is plain http:// with no proxy in the environment applying to it (then
-    `http1.Pool` serves them; httpx otherwise: https, proxies)."""
+Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
+
+
+def env_proxy(url: str) -> Proxy:
+    """The proxy that the environment names for `url` (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY)
+    and its credentials, (None, None) for none. What aiohttp's `trust_env=True` finds, looked up once
+    per base URL: `trust_env` looks the proxy up on a worker thread for every request, and ~/.netrc
+    too (whose entry for the host would then clash with the API key's Authorization header)."""
+    parts = urlsplit(url)
     proxies = getproxies()
-    for url in urls:
-        try:
-            (host, port), _, _ = http1.target(url + "/chat/completions")
-        except ValueError:
-            return False
-        if (proxies.get("http") or proxies.get("all")) and not proxy_bypass_environment(f"{host}:{port}", proxies):
-            return False
-    return True
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    host = parts.hostname or ""
+    if not proxy or proxy_bypass_environment(f"{host}:{parts.port}" if parts.port else host, proxies):
+        return None, None
+    proxy_url = URL(proxy if "://" in proxy else f"http://{proxy}")
+    if proxy_url.scheme != "http":
+        shown = proxy_url.with_user(None)
+        raise BackendError(f"the proxy {shown} for {url} is not an http:// proxy (aiohttp needs one)")
+    return proxy_url.with_user(None), aiohttp.BasicAuth.from_url(proxy_url)
 
 
 def _text(content: bytes) -> str:
@@ -174,7 +171,6 @@ class OpenAIBackend:
         timeout: float = 600.0,
         backoff: float = 0.5,
         extra_body: dict[str, Any] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
         verdict_constraint: str = "none",
     ):
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
@@ -189,9 +185,9 @@ class OpenAIBackend:
         self.timeout = timeout
         self.backoff = backoff
         self.extra_body = extra_body or {}
-        self.transport = transport  # for tests (httpx.MockTransport)
-        # plain-http servers without a proxy get the lean client (backends/http1.py); httpx else
-        self.lean = transport is None and lean_ok(self.base_urls)
+        if concurrency < 1:
+            raise BackendError(f"concurrency must be at least 1, not {concurrency}")
+        self.proxies = [env_proxy(u) for u in self.base_urls]
         self.stats = UpstreamStats()
         self._next_url = itertools.cycle(range(len(self.base_urls)))
         if verdict_constraint not in VERDICT_CONSTRAINTS:
@@ -208,40 +204,47 @@ class OpenAIBackend:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     @contextlib.asynccontextmanager
-    async def _client(self) -> AsyncIterator[_Client]:
+    async def _client(self) -> AsyncIterator[aiohttp.ClientSession]:
         """One HTTP client for one call (its event loop): keep-alive connections shared by every
-        request of the call."""
-        if self.lean:
-            pool = http1.Pool()
-            try:
-                yield pool
-            finally:
-                pool.close()
-            return
-        limits = httpx.Limits(max_connections=self.concurrency * 2)
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, transport=self.transport) as client:
-            yield _Httpx(client)
+        request of the call, at most `concurrency` of them (as many as requests in flight); each
+        attempt bounded as a whole, body included (`ClientTimeout(total=...)`)."""
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        async with aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"Content-Type": "application/json", **self._headers()},
+        ) as session:
+            yield session
+
+    async def _attempt(self, session: aiohttp.ClientSession, i: int, url: str, payload: bytes) -> tuple[int, bytes]:
+        """One POST to base URL `i`: (status, reply body). Cancelling it closes its connection."""
+        proxy, proxy_auth = self.proxies[i]
+        async with session.post(url, data=payload, proxy=proxy, proxy_auth=proxy_auth) as r:
+            return r.status, await r.read()
 
     def _scrub(self, text: str) -> str:
         """`text` without the API key (an upstream may echo the request's headers)."""
         return text.replace(self.api_key, "***") if self.api_key else text
 
-    async def _post(self, client: _Client, sem: asyncio.Semaphore, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, body: dict[str, Any]
+    ) -> dict[str, Any]:
         """POST with retries; rotates base URLs between attempts. Returns a checked chat completion
         (`check_reply`); raises BackendError at the end. `sem` bounds the requests in flight: it is
         held for each HTTP attempt only, not while a reply is parsed or a retry waits its backoff
         (a request sleeping before its retry leaves its place to another one)."""
         last = ""
         refused = 0
-        payload, headers = encode(body), self._headers()
+        payload = encode(body)
         for attempt in range(self.max_retries + 1):
-            url = self.base_urls[next(self._next_url)] + "/chat/completions"
+            i = next(self._next_url)
+            url = self.base_urls[i] + "/chat/completions"
             self.stats.count("attempts")
             reason = "transport"
             try:
-                # the whole attempt is bounded: httpx's timeout is per read, a slow body resets it
                 async with sem:
-                    status, content = await asyncio.wait_for(client.post(url, payload, headers), self.timeout)
+                    status, content = await self._attempt(session, i, url, payload)
                 if status == 200:
                     try:
                         return check_reply(json.loads(content))
@@ -253,19 +256,19 @@ class OpenAIBackend:
                     if status not in RETRY_STATUS:
                         raise BackendError(self._scrub(last))
                     reason = f"http_{status}"
-            except (httpx.ConnectError, http1.ConnectError) as e:
+            except aiohttp.ClientConnectorError as e:
                 # Nothing listens there: retry once per URL, not with the full backoff budget.
                 last = f"cannot connect to {url}: {e}"
                 reason = "connect"
                 refused += 1
                 if refused >= 2 * len(self.base_urls):
                     break
-            except asyncio.TimeoutError:
+            except asyncio.TimeoutError:  # ClientTimeout's total (aiohttp's ServerTimeoutError too)
                 last = f"no complete reply from {url} within {self.timeout:g}s"
                 reason = "timeout"
-            except (httpx.TimeoutException, httpx.TransportError, http1.TransportError) as e:
+            except aiohttp.ClientError as e:  # disconnected, a broken body, not an HTTP reply
                 last = f"{type(e).__name__} talking to {url}: {e}"
-                reason = "timeout" if isinstance(e, httpx.TimeoutException) else "transport"
+                reason = "transport"
             if attempt < self.max_retries:
                 self.stats.count("retries", reason)
                 await asyncio.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
@@ -273,7 +276,7 @@ class OpenAIBackend:
         raise BackendError(self._scrub(f"gave up after {attempt + 1} attempts: {last}"))
 
     async def _complete(
-        self, client: _Client, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
     ) -> list[Completion]:
         out: list[Completion] = []
         while len(out) < req.n:
@@ -290,7 +293,7 @@ class OpenAIBackend:
             }
             if req.grammar is not None:
                 body.update(self._grammar_fields(req.grammar))
-            data = await self._post(client, sem, body)
+            data = await self._post(session, sem, body)
             choices = sorted(data["choices"], key=lambda c: c.get("index") or 0)
             tokens = (data.get("usage") or {}).get("completion_tokens", 0)
             usage = tokens // len(choices) if isinstance(tokens, int) else 0
@@ -346,10 +349,10 @@ class OpenAIBackend:
         return body
 
     async def _verdict(
-        self, client: _Client, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
     ) -> VerdictCompletion:
         try:
-            data = await self._post(client, sem, self._verdict_body(req, sampling))
+            data = await self._post(session, sem, self._verdict_body(req, sampling))
         except BackendError as e:
             return VerdictCompletion(text="", finish_reason="error", error=str(e))
         c = data["choices"][0]
@@ -369,8 +372,8 @@ class OpenAIBackend:
             self.stats.count("cancelled")
             return VerdictCompletion(text="", finish_reason="error", error=CANCELLED)
 
-        async with self._client() as client:
-            return await until_deadline([self._verdict(client, sem, r, sampling) for r in requests], scope, cancelled)
+        async with self._client() as session:
+            return await until_deadline([self._verdict(session, sem, r, sampling) for r in requests], scope, cancelled)
 
     def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
         """Constrained verdict continuations (see `rewardscale.verdict`); one request each."""
@@ -386,11 +389,11 @@ class OpenAIBackend:
         """Async form of `generate`, for callers that already run an event loop (the server).
         `on_done(i, completions)` is called as soon as request i is answered (on the loop)."""
         sem = asyncio.Semaphore(self.concurrency)
-        async with self._client() as client:
+        async with self._client() as session:
 
             async def one(i: int, req: GenerationRequest) -> list[Completion]:
                 try:
-                    res = await self._complete(client, sem, req, sampling)
+                    res = await self._complete(session, sem, req, sampling)
                 except BackendError as e:
                     res = failed(req.n, str(e))
                 if on_done:
