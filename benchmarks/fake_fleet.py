@@ -7,10 +7,12 @@ then takes `prefill_ms` (one prefill per request: its `n` completions share it) 
 `decode_ms` (the n completions decode together, as one batch on a GPU). Without `n` support it
 answers one choice per request, like Ollama. Each completion is the length judge's verdict.
 
-Counters (GET /stats; POST /reset clears them): requests, samples, prefills saved by `n` (sum of
-n - 1), max in flight, the time-weighted mean of requests in flight and the share of time the
-limit was full (both between the first request's arrival and the last answer), queue peak, and
-the in-flight count sampled every 50 ms.
+Counters (GET /stats; POST /reset clears them, and with a body `{"limit": L}` sets a new limit):
+requests, samples, prefills saved by `n` (sum of n - 1), max in flight, the time-weighted means
+of requests in flight and of requests outstanding (in flight + queued: what the client keeps
+sent) and the share of time the limit was full (all between the first request's arrival and the
+last answer), queue peak, the fleet process's own CPU seconds, and the in-flight count sampled
+every 50 ms.
 
     python benchmarks/fake_fleet.py --limit 16 --prefill-ms 2 --decode-ms 0.1 --tokens 64   # prints READY <port>
 
@@ -25,7 +27,7 @@ import asyncio
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 RESPONSE_BLOCK = re.compile(r"\[The Begin of Response (\d+)\]\\n(.*?)\\n\[The End of Response \1\]", re.S)
 
@@ -64,14 +66,17 @@ class Counters:
     last: float | None = None
     _since: float = 0.0
     area: float = 0.0  # integral of in_flight dt
+    waiting: float = 0.0  # integral of (in_flight + queued) dt: what the client keeps outstanding
     full: float = 0.0  # time with in_flight == limit
     timeline: list[tuple[float, int, int]] = field(default_factory=list)
+    cpu_start: float = field(default_factory=time.process_time)
 
     def step(self, now: float, limit: int) -> None:
         """Account the time since the last change at the current in-flight count."""
         if self.first is not None:
             dt = now - self._since
             self.area += self.in_flight * dt
+            self.waiting += (self.in_flight + self.queued) * dt
             if self.in_flight >= limit:
                 self.full += dt
         self._since = now
@@ -87,8 +92,12 @@ class Counters:
             "limit": fleet.limit,
             "busy_seconds": span,
             "mean_in_flight": self.area / span if span else 0.0,
+            "mean_outstanding": self.waiting / span if span else 0.0,
             "full_fraction": self.full / span if span else 0.0,
             "samples_per_s_server": self.samples / span if span else 0.0,
+            "first_monotonic": self.first,  # time.monotonic() of the first arrival and last answer
+            "last_monotonic": self.last,
+            "cpu_s": time.process_time() - self.cpu_start,  # the fleet's own CPU since the reset
             "timeline": self.timeline,
         }
 
@@ -126,6 +135,7 @@ class FleetServer:
         c, now = self.counters, time.monotonic()
         if c.first is None:
             c.first = c._since = now
+        c.step(now, self.fleet.limit)
         c.queued += 1
         c.max_queued = max(c.max_queued, c.queued)
         async with self.slots:
@@ -167,7 +177,11 @@ class FleetServer:
                     data = await self.completion(body)
                 elif method == b"GET" and path == b"/stats":
                     data = json.dumps(self.counters.summary(self.fleet)).encode()
-                elif method == b"POST" and path == b"/reset":
+                elif method == b"POST" and path == b"/reset":  # body {"limit": L}: a new concurrency limit
+                    limit = json.loads(body or b"{}").get("limit")
+                    if limit:
+                        self.fleet = replace(self.fleet, limit=int(limit))
+                        self.slots = asyncio.Semaphore(self.fleet.limit)
                     self.counters = Counters()
                     data = b"{}"
                 else:

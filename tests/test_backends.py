@@ -1,4 +1,4 @@
-"""Backends: OpenAI-compatible retries/URLs (mock transport), and real engines end to end."""
+"""Backends: OpenAI-compatible retries/URLs (a mock upstream on loopback), and real engines end to end."""
 
 import json
 import select
@@ -23,7 +23,7 @@ def _choice(i, text="Scores: \\boxed{5}"):
     return {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
 
 
-def test_openai_retries_on_429_and_5xx_then_succeeds():
+def test_openai_retries_on_429_and_5xx_then_succeeds(mock_upstream):
     seen = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -33,17 +33,18 @@ def test_openai_retries_on_429_and_5xx_then_succeeds():
             return httpx.Response(429 if len(seen) == 1 else 503, text="busy")
         return httpx.Response(200, json={"choices": [_choice(i) for i in range(body["n"])], "usage": {}})
 
-    b = OpenAIBackend(["http://a/v1", "http://b/v1/"], model="m", backoff=0.001, transport=httpx.MockTransport(handler))
+    base = mock_upstream(handler)
+    b = OpenAIBackend([f"{base}/a/v1", f"{base}/b/v1/"], model="m", backoff=0.001)
     out = b.generate([REQ], Sampling(temperature=0.3, max_tokens=50))
     assert [c.text for c in out[0]] == ["Scores: \\boxed{5}"] * 3
     urls = [u for u, _ in seen]
-    assert urls[0].startswith("http://a/v1/chat/completions") and urls[1].startswith("http://b/v1/chat/completions")
+    assert urls[0] == f"{base}/a/v1/chat/completions" and urls[1] == f"{base}/b/v1/chat/completions"
     body = seen[-1][1]
     assert body["n"] == 3 and body["seed"] == 7 and body["temperature"] == 0.3 and body["max_tokens"] == 50
     assert body["model"] == "m" and body["messages"] == [{"role": "user", "content": "hi"}]
 
 
-def test_openai_asks_again_when_server_ignores_n():
+def test_openai_asks_again_when_server_ignores_n(mock_upstream):
     calls = []
 
     def handler(request):
@@ -51,19 +52,19 @@ def test_openai_asks_again_when_server_ignores_n():
         calls.append(body)
         return httpx.Response(200, json={"choices": [_choice(0, f"seed {body['seed']}")]})
 
-    out = OpenAIBackend("http://x/v1", "m", transport=httpx.MockTransport(handler)).generate([REQ], Sampling())
+    out = OpenAIBackend(mock_upstream(handler) + "/v1", "m").generate([REQ], Sampling())
     assert [c.text for c in out[0]] == ["seed 7", "seed 8", "seed 9"]
     assert [c["n"] for c in calls] == [3, 2, 1]
 
 
-def test_openai_client_errors_are_not_retried_and_all_failures_raise():
+def test_openai_client_errors_are_not_retried_and_all_failures_raise(mock_upstream):
     calls = []
 
     def handler(request):
         calls.append(1)
         return httpx.Response(400, json={"error": "bad model"})
 
-    b = OpenAIBackend("http://x/v1", "m", transport=httpx.MockTransport(handler))
+    b = OpenAIBackend(mock_upstream(handler) + "/v1", "m")
     with pytest.raises(BackendError, match="HTTP 400"):
         b.generate([REQ], Sampling())
     assert len(calls) == 1

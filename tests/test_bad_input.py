@@ -125,13 +125,13 @@ def test_redact_argv_masks_both_spellings_and_known_values(monkeypatch):
     assert redact_argv(argv) == ["score", "--api-key", "***", "--auth-token=***", "--base-url", "http://h/?key=***"]
 
 
-def test_an_upstream_that_echoes_the_key_does_not_leak_it_in_errors():
+def test_an_upstream_that_echoes_the_key_does_not_leak_it_in_errors(mock_upstream):
     key = "sk-echoed-secret"
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, text=f"bad key: {request.headers['authorization']}")
 
-    b = OpenAIBackend("http://x/v1", "m", api_key=key, transport=httpx.MockTransport(handler))
+    b = OpenAIBackend(mock_upstream(handler) + "/v1", "m", api_key=key)
     with pytest.raises(BackendError) as e:
         b.generate([GenerationRequest(({"role": "user", "content": "hi"},), n=1, seed=1)], Sampling())
     assert key not in str(e.value) and "***" in str(e.value)

@@ -184,8 +184,8 @@ class Server:
         return httpx.Response(200, json={"choices": [dict(choice, index=i) for i in range(body["n"])]})
 
 
-def openai_with(server, constraint):
-    return OpenAIBackend("http://x/v1", "m", transport=httpx.MockTransport(server), verdict_constraint=constraint)
+def openai_with(mock_upstream, server, constraint):
+    return OpenAIBackend(mock_upstream(server) + "/v1", "m", verdict_constraint=constraint)
 
 
 @pytest.mark.parametrize(
@@ -196,9 +196,9 @@ def openai_with(server, constraint):
         ("sglang", lambda g: {"ebnf": g}),
     ],
 )
-def test_openai_body_constrains_the_generation_the_servers_way(constraint, fields):
+def test_openai_body_constrains_the_generation_the_servers_way(constraint, fields, mock_upstream):
     server = Server()
-    r = GRM(openai_with(server, constraint), constrain_format=True).score("q", ["a", "b"], k=2)
+    r = GRM(openai_with(mock_upstream, server, constraint), constrain_format=True).score("q", ["a", "b"], k=2)
     assert all(j.status is Status.OK for j in r.samples)
     assert len(server.bodies) == 2  # two shown orders, no retry, no verdict pass
     g = format_grammar(2)
@@ -208,15 +208,15 @@ def test_openai_body_constrains_the_generation_the_servers_way(constraint, field
         assert {"grammar", "guided_grammar", "structured_outputs", "ebnf"} & set(body) == set(fields(g))
         assert "continue_final_message" not in body  # a fresh generation, not a continuation
     server.bodies.clear()
-    GRM(openai_with(server, constraint)).score("q", ["a", "b"], k=1)
+    GRM(openai_with(mock_upstream, server, constraint)).score("q", ["a", "b"], k=1)
     assert not {"grammar", "guided_grammar", "structured_outputs", "ebnf"} & set(server.bodies[0])
 
 
-def test_openai_without_a_constraint_refuses_a_grammar_request():
+def test_openai_without_a_constraint_refuses_a_grammar_request(mock_upstream):
     server = Server()
     req = GenerationRequest(({"role": "user", "content": "hi"},), n=1, seed=0, grammar=format_grammar(2))
     with pytest.raises(BackendError, match="cannot constrain"):
-        openai_with(server, "none").generate([req], Sampling())
+        openai_with(mock_upstream, server, "none").generate([req], Sampling())
     assert server.bodies == []
 
 

@@ -1,4 +1,4 @@
-"""Forced verdicts and expected scores through the OpenAI-compatible backend (httpx.MockTransport)."""
+"""Forced verdicts and expected scores through the OpenAI-compatible backend (a mock upstream on loopback)."""
 
 import json
 import math
@@ -57,14 +57,14 @@ class JudgeServer:
         return httpx.Response(200, json={"choices": [choice]})
 
 
-def backend(server, constraint):
-    return OpenAIBackend("http://x/v1", "m", transport=httpx.MockTransport(server), verdict_constraint=constraint)
+def backend(mock_upstream, server, constraint):
+    return OpenAIBackend(mock_upstream(server) + "/v1", "m", verdict_constraint=constraint)
 
 
 @pytest.mark.parametrize("constraint", ["vllm", "sglang"])
-def test_vllm_and_sglang_continue_the_final_message_under_a_regex(constraint):
+def test_vllm_and_sglang_continue_the_final_message_under_a_regex(constraint, mock_upstream):
     server = JudgeServer()
-    r = GRM(backend(server, constraint), force_verdict=True, shuffle=False).score("q", ["a", "b"], k=1)
+    r = GRM(backend(mock_upstream, server, constraint), force_verdict=True, shuffle=False).score("q", ["a", "b"], k=1)
     (j,) = r.samples
     assert j.status is Status.FORCED and j.scores == (7, 3)
     assert j.text == "Analysis: response 1 is\n" + VERDICT_PREFIX + "7, 3}"
@@ -76,9 +76,9 @@ def test_vllm_and_sglang_continue_the_final_message_under_a_regex(constraint):
     assert len(server.bodies) == 2  # one generation, one verdict, no retry
 
 
-def test_llamacpp_server_gets_a_grammar_and_its_echoed_prefix_is_stripped():
+def test_llamacpp_server_gets_a_grammar_and_its_echoed_prefix_is_stripped(mock_upstream):
     server = JudgeServer(echo=True)
-    r = GRM(backend(server, "grammar"), force_verdict=True, shuffle=False).score("q", ["a", "b"], k=1)
+    r = GRM(backend(mock_upstream, server, "grammar"), force_verdict=True, shuffle=False).score("q", ["a", "b"], k=1)
     (j,) = r.samples
     assert j.status is Status.FORCED and j.scores == (7, 3)
     assert j.text.count(VERDICT_PREFIX) == 1
@@ -86,9 +86,9 @@ def test_llamacpp_server_gets_a_grammar_and_its_echoed_prefix_is_stripped():
     assert "root ::=" in body["grammar"] and "continue_final_message" not in body
 
 
-def test_no_constraint_means_no_forcing_and_bounded_retries():
+def test_no_constraint_means_no_forcing_and_bounded_retries(mock_upstream):
     server = JudgeServer()
-    b = backend(server, "none")
+    b = backend(mock_upstream, server, "none")
     assert not can_force(b)
     # --backend openai --force-verdict with the default constraint used to do nothing, silently
     with pytest.raises(ValueError, match=r"force_verdict needs .*OpenAIBackend \(verdict_constraint none\)"):
@@ -100,9 +100,9 @@ def test_no_constraint_means_no_forcing_and_bounded_retries():
         OpenAIBackend("http://x/v1", "m", verdict_constraint="outlines")
 
 
-def test_expected_mode_asks_for_logprobs():
+def test_expected_mode_asks_for_logprobs(mock_upstream):
     server = JudgeServer()
-    r = GRM(backend(server, "vllm"), force_verdict=True, score_mode="expected", shuffle=False).score(
+    r = GRM(backend(mock_upstream, server, "vllm"), force_verdict=True, score_mode="expected", shuffle=False).score(
         "q", ["a", "b"], k=1
     )
     (j,) = r.samples

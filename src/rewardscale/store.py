@@ -84,11 +84,18 @@ CREATE TABLE IF NOT EXISTS runs (
 def prompt_hash(model: str, messages: Sequence[dict], sampling: Sampling, grammar: str | None = None) -> str:
     """Hash of what determines a prompt's completions, apart from seed and index. A grammar
     (constrained generation) is part of it; without one the hash is what it always was."""
-    content: dict = {"model": model, "messages": [dict(m) for m in messages], "sampling": sampling.to_dict()}
+    content: dict = {"model": model, "messages": [dict(m) for m in messages], "sampling": _sampling_dict(sampling)}
     if grammar is not None:
         content["grammar"] = grammar
     payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _sampling_dict(sampling: Sampling) -> dict:
+    """`sampling.to_dict()`, once per Sampling (asdict costs more than the rest of a prompt hash);
+    read only."""
+    return sampling.to_dict()
 
 
 def sample_key(phash: str, seed: int, index: int) -> str:
@@ -337,9 +344,15 @@ class SampleStore:
 
 
 class _Writer:
-    """Commits finished jobs on one thread, every job waiting at that moment in one transaction,
-    so a fast backend is not held by one commit per job. `close` returns once everything given
-    to it is committed (and raises the store's error if a commit failed)."""
+    """Commits finished jobs on one thread, in group commits: the jobs that finish within
+    `GROUP_S` of the first one waiting (at most `GROUP_JOBS`) go in one transaction, so a fast
+    fleet costs a few commits a second, not one per job (each costs about 0.25 ms of CPU here).
+    A job is committed at most GROUP_S after it finished, and always before it is used: `close`
+    returns once everything given to it is committed (and raises the store's error if a commit
+    failed)."""
+
+    GROUP_S = 0.01
+    GROUP_JOBS = 512
 
     def __init__(self, store: SampleStore, model: str):
         self.store, self.model = store, model
@@ -355,9 +368,13 @@ class _Writer:
         done = False
         while not done:
             jobs = [self.queue.get()]
-            while not self.queue.empty():
-                jobs.append(self.queue.get())
-            if jobs[-1] is None:
+            until = time.monotonic() + self.GROUP_S
+            while jobs[-1] is not None and len(jobs) < self.GROUP_JOBS:
+                try:
+                    jobs.append(self.queue.get(timeout=max(0.0, until - time.monotonic())))
+                except queue.Empty:
+                    break
+            if jobs[-1] is None:  # close(): commit what is here, then stop
                 jobs.pop()
                 done = True
             if jobs and self.error is None:

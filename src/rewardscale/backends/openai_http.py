@@ -5,20 +5,31 @@ connection errors and 200 replies that are not a chat completion (truncated JSON
 and several base URLs used round-robin (one vLLM server per GPU, say). Each attempt is bounded as a
 whole (`timeout`), so a body that trickles in cannot hold a call; an enclosing `deadline(...)` (the
 server's per-call deadline) cancels the upstream requests still running when it passes.
+
+The HTTP client is aiohttp (http and https; keep-alive connections, a pool sized to `concurrency`).
+httpx/httpcore cost about 2.5-3.7 ms of CPU per request here (pool scans on every state change,
+anyio readability checks on each reuse, a failed `sniffio` import per lock), enough for a fleet
+answering in 10 ms to wait on the client; aiohttp's C parser costs a fraction of that
+(benchmarks/fleet_orchestration.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
+import json
 import random
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass_environment
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from ..errors import RewardscaleError
 from ..types import Sampling
@@ -112,6 +123,37 @@ async def until_deadline(
     return [on_cancel(i) if t.cancelled() else t.result() for i, t in enumerate(tasks)]
 
 
+def encode(body: dict[str, Any]) -> bytes:
+    """A request body as JSON bytes: compact, UTF-8, no NaN (what httpx's `json=` wrote)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
+
+
+def env_proxy(url: str) -> Proxy:
+    """The proxy that the environment names for `url` (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY)
+    and its credentials, (None, None) for none. What aiohttp's `trust_env=True` finds, looked up once
+    per base URL: `trust_env` looks the proxy up on a worker thread for every request, and ~/.netrc
+    too (whose entry for the host would then clash with the API key's Authorization header)."""
+    parts = urlsplit(url)
+    proxies = getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    host = parts.hostname or ""
+    if not proxy or proxy_bypass_environment(f"{host}:{parts.port}" if parts.port else host, proxies):
+        return None, None
+    proxy_url = URL(proxy if "://" in proxy else f"http://{proxy}")
+    if proxy_url.scheme != "http":
+        shown = proxy_url.with_user(None)
+        raise BackendError(f"the proxy {shown} for {url} is not an http:// proxy (aiohttp needs one)")
+    return proxy_url.with_user(None), aiohttp.BasicAuth.from_url(proxy_url)
+
+
+def _text(content: bytes) -> str:
+    """A reply body as text, for error messages."""
+    return content.decode("utf-8", "replace")
+
+
 class OpenAIBackend:
     """`POST {base_url}/chat/completions` with `n` completions per prompt and a seed.
 
@@ -129,7 +171,6 @@ class OpenAIBackend:
         timeout: float = 600.0,
         backoff: float = 0.5,
         extra_body: dict[str, Any] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
         verdict_constraint: str = "none",
     ):
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
@@ -144,7 +185,9 @@ class OpenAIBackend:
         self.timeout = timeout
         self.backoff = backoff
         self.extra_body = extra_body or {}
-        self.transport = transport  # for tests (httpx.MockTransport)
+        if concurrency < 1:
+            raise BackendError(f"concurrency must be at least 1, not {concurrency}")
+        self.proxies = [env_proxy(u) for u in self.base_urls]
         self.stats = UpstreamStats()
         self._next_url = itertools.cycle(range(len(self.base_urls)))
         if verdict_constraint not in VERDICT_CONSTRAINTS:
@@ -160,46 +203,72 @@ class OpenAIBackend:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """One HTTP client for one call (its event loop): keep-alive connections shared by every
+        request of the call, at most `concurrency` of them (as many as requests in flight); each
+        attempt bounded as a whole, body included (`ClientTimeout(total=...)`)."""
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        async with aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"Content-Type": "application/json", **self._headers()},
+        ) as session:
+            yield session
+
+    async def _attempt(self, session: aiohttp.ClientSession, i: int, url: str, payload: bytes) -> tuple[int, bytes]:
+        """One POST to base URL `i`: (status, reply body). Cancelling it closes its connection."""
+        proxy, proxy_auth = self.proxies[i]
+        async with session.post(url, data=payload, proxy=proxy, proxy_auth=proxy_auth) as r:
+            return r.status, await r.read()
+
     def _scrub(self, text: str) -> str:
         """`text` without the API key (an upstream may echo the request's headers)."""
         return text.replace(self.api_key, "***") if self.api_key else text
 
-    async def _post(self, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, body: dict[str, Any]
+    ) -> dict[str, Any]:
         """POST with retries; rotates base URLs between attempts. Returns a checked chat completion
-        (`check_reply`); raises BackendError at the end."""
+        (`check_reply`); raises BackendError at the end. `sem` bounds the requests in flight: it is
+        held for each HTTP attempt only, not while a reply is parsed or a retry waits its backoff
+        (a request sleeping before its retry leaves its place to another one)."""
         last = ""
         refused = 0
+        payload = encode(body)
         for attempt in range(self.max_retries + 1):
-            url = self.base_urls[next(self._next_url)] + "/chat/completions"
+            i = next(self._next_url)
+            url = self.base_urls[i] + "/chat/completions"
             self.stats.count("attempts")
             reason = "transport"
             try:
-                # the whole attempt is bounded: httpx's timeout is per read, a slow body resets it
-                r = await asyncio.wait_for(client.post(url, json=body, headers=self._headers()), self.timeout)
-                if r.status_code == 200:
+                async with sem:
+                    status, content = await self._attempt(session, i, url, payload)
+                if status == 200:
                     try:
-                        return check_reply(r.json())
+                        return check_reply(json.loads(content))
                     except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, BadReply
-                        last = f"malformed 200 reply from {url} ({e}): {r.text[:200]!r}"
+                        last = f"malformed 200 reply from {url} ({e}): {_text(content)[:200]!r}"
                         reason = "malformed"
                 else:
-                    last = f"HTTP {r.status_code} from {url}: {r.text[:300]}"
-                    if r.status_code not in RETRY_STATUS:
+                    last = f"HTTP {status} from {url}: {_text(content)[:300]}"
+                    if status not in RETRY_STATUS:
                         raise BackendError(self._scrub(last))
-                    reason = f"http_{r.status_code}"
-            except httpx.ConnectError as e:
+                    reason = f"http_{status}"
+            except aiohttp.ClientConnectorError as e:
                 # Nothing listens there: retry once per URL, not with the full backoff budget.
                 last = f"cannot connect to {url}: {e}"
                 reason = "connect"
                 refused += 1
                 if refused >= 2 * len(self.base_urls):
                     break
-            except asyncio.TimeoutError:
+            except asyncio.TimeoutError:  # ClientTimeout's total (aiohttp's ServerTimeoutError too)
                 last = f"no complete reply from {url} within {self.timeout:g}s"
                 reason = "timeout"
-            except (httpx.TimeoutException, httpx.TransportError) as e:
+            except aiohttp.ClientError as e:  # disconnected, a broken body, not an HTTP reply
                 last = f"{type(e).__name__} talking to {url}: {e}"
-                reason = "timeout" if isinstance(e, httpx.TimeoutException) else "transport"
+                reason = "transport"
             if attempt < self.max_retries:
                 self.stats.count("retries", reason)
                 await asyncio.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
@@ -207,7 +276,7 @@ class OpenAIBackend:
         raise BackendError(self._scrub(f"gave up after {attempt + 1} attempts: {last}"))
 
     async def _complete(
-        self, client: httpx.AsyncClient, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
     ) -> list[Completion]:
         out: list[Completion] = []
         while len(out) < req.n:
@@ -224,8 +293,7 @@ class OpenAIBackend:
             }
             if req.grammar is not None:
                 body.update(self._grammar_fields(req.grammar))
-            async with sem:
-                data = await self._post(client, body)
+            data = await self._post(session, sem, body)
             choices = sorted(data["choices"], key=lambda c: c.get("index") or 0)
             tokens = (data.get("usage") or {}).get("completion_tokens", 0)
             usage = tokens // len(choices) if isinstance(tokens, int) else 0
@@ -281,11 +349,10 @@ class OpenAIBackend:
         return body
 
     async def _verdict(
-        self, client: httpx.AsyncClient, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
     ) -> VerdictCompletion:
         try:
-            async with sem:
-                data = await self._post(client, self._verdict_body(req, sampling))
+            data = await self._post(session, sem, self._verdict_body(req, sampling))
         except BackendError as e:
             return VerdictCompletion(text="", finish_reason="error", error=str(e))
         c = data["choices"][0]
@@ -305,8 +372,8 @@ class OpenAIBackend:
             self.stats.count("cancelled")
             return VerdictCompletion(text="", finish_reason="error", error=CANCELLED)
 
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
-            return await until_deadline([self._verdict(client, sem, r, sampling) for r in requests], scope, cancelled)
+        async with self._client() as session:
+            return await until_deadline([self._verdict(session, sem, r, sampling) for r in requests], scope, cancelled)
 
     def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
         """Constrained verdict continuations (see `rewardscale.verdict`); one request each."""
@@ -322,12 +389,11 @@ class OpenAIBackend:
         """Async form of `generate`, for callers that already run an event loop (the server).
         `on_done(i, completions)` is called as soon as request i is answered (on the loop)."""
         sem = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency * 2)
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, transport=self.transport) as client:
+        async with self._client() as session:
 
             async def one(i: int, req: GenerationRequest) -> list[Completion]:
                 try:
-                    res = await self._complete(client, sem, req, sampling)
+                    res = await self._complete(session, sem, req, sampling)
                 except BackendError as e:
                     res = failed(req.n, str(e))
                 if on_done:
