@@ -252,6 +252,8 @@ def test_the_store_is_a_backend_the_judge_cannot_tell_apart(tmp_path):
     grm = GRM(backend, store=store)
     assert isinstance(grm.backend, StoredBackend) and grm.backend.backend is backend and grm.store is store
     assert GRM(backend).store is None
+    with pytest.raises(AttributeError, match="StoredBackend"):
+        grm.store = store  # the store is the backend's: wrap the backend instead
     plain = GRM(FakeBackend(seeded_judge)).score_batch(REQUESTS[:3], k=4)
     assert [r.to_dict() for r in grm.score_batch(REQUESTS[:3], k=4)] == [r.to_dict() for r in plain]
     stored = StoredBackend(backend, store)

@@ -141,6 +141,13 @@ class GRM:
         """The sample store the backend reads through (a `StoredBackend`'s), or None."""
         return self.backend.store if isinstance(self.backend, StoredBackend) else None
 
+    @store.setter
+    def store(self, store: SampleStore | None) -> None:
+        raise AttributeError(
+            "GRM.store is its backend's store; give it when building the judge (GRM(backend, store=...)) "
+            "or wrap the backend: grm.backend = rewardscale.store.StoredBackend(grm.backend, store)"
+        )
+
     @property
     def forcing(self) -> bool:
         """Whether samples without a verdict get a forced one."""
