@@ -208,7 +208,8 @@ def test_bench_stored_only_builds_its_judge_from_the_same_config(monkeypatch, tm
     seen = []
 
     def fake_run_bench(grm, *args, **kwargs):
-        seen.append((type(grm.backend).__name__, grm.backend.model_id, grm.config))
+        engine = grm.backend.backend  # the engine behind the store (None: stored only)
+        seen.append((type(engine).__name__, grm.backend.model_id, grm.config))
         raise ValueError("stop here")
 
     monkeypatch.setattr(config, "make_backend", lambda name, **options: GrammarVerdictFake())
@@ -219,7 +220,7 @@ def test_bench_stored_only_builds_its_judge_from_the_same_config(monkeypatch, tm
     for extra in ([], ["--stored-only"]):
         assert CliRunner().invoke(cli.app, [*args, *extra]).exit_code == 2
     (run_backend, run_id, run_cfg), (stored_backend, stored_id, stored_cfg) = seen
-    assert (run_backend, stored_backend) == ("GrammarVerdictFake", "StoreOnly") and run_id == stored_id == "fake"
+    assert (run_backend, stored_backend) == ("GrammarVerdictFake", "NoneType") and run_id == stored_id == "fake"
     assert (
         stored_cfg
         == run_cfg

@@ -236,3 +236,46 @@ def test_openai_backend_streams_into_the_store(tmp_path):
         assert again_store.stats.generated == 0 and again_store.stats.reused == 24
         assert max(up.delivered.values()) == 1 and sum(up.delivered.values()) == 24  # each sample drawn once
     assert [r.to_dict() for r in again] == [r.to_dict() for r in first]
+
+
+def test_the_store_is_a_backend_the_judge_cannot_tell_apart(tmp_path):
+    """`GRM(backend, store=...)` reads through `StoredBackend(backend, store)`: the same protocol
+    and capabilities as the engine, samples served from the store where they are."""
+    from rewardscale.config import ConfigError
+    from rewardscale.store import StoredBackend
+    from rewardscale.verdict import can_constrain_format, can_force
+
+    from .test_config import GrammarFake, GrammarVerdictFake
+
+    store = SampleStore(tmp_path / "s.sqlite")
+    backend = FakeBackend(seeded_judge)
+    grm = GRM(backend, store=store)
+    assert isinstance(grm.backend, StoredBackend) and grm.backend.backend is backend and grm.store is store
+    assert GRM(backend).store is None
+    with pytest.raises(AttributeError, match="StoredBackend"):
+        grm.store = store  # the store is the backend's: wrap the backend instead
+    plain = GRM(FakeBackend(seeded_judge)).score_batch(REQUESTS[:3], k=4)
+    assert [r.to_dict() for r in grm.score_batch(REQUESTS[:3], k=4)] == [r.to_dict() for r in plain]
+    stored = StoredBackend(backend, store)
+    assert (stored.model_id, stored.thread_safe, stored.parallel) == ("fake", False, None)
+    assert not can_force(stored) and not can_constrain_format(stored)  # the engine's capabilities, no more
+    with pytest.raises(ConfigError, match="force_verdict"):
+        GRM(stored, force_verdict=True)
+    grammar, verdicts = StoredBackend(GrammarFake(), store), StoredBackend(GrammarVerdictFake(), store)
+    assert can_constrain_format(grammar) and not can_force(grammar) and can_force(verdicts)
+
+
+def test_a_stored_only_backend_reads_the_store_and_raises_for_what_it_lacks(tmp_path):
+    from rewardscale.store import NotStored, StoredBackend
+
+    store = SampleStore(tmp_path / "s.sqlite")
+    first = GRM(FakeBackend(seeded_judge), store=store).score_batch(REQUESTS[:2], k=4)
+    with pytest.raises(ValueError, match="model_id"):
+        StoredBackend(None, store)
+    reader = GRM(StoredBackend(None, store, model_id="fake"))
+    assert reader.backend.stored_only and reader.store is store
+    assert [r.to_dict() for r in reader.score_batch(REQUESTS[:2], k=4)] == [r.to_dict() for r in first]
+    with pytest.raises(NotStored, match="not in the store"):
+        reader.score_batch(REQUESTS[2:3], k=4)
+    reader.close()  # no engine to close; the store stays open
+    assert len(store) > 0

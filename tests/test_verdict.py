@@ -221,13 +221,14 @@ def test_verdict_report_counts_own_forced_ties_and_position_bias():
 
 
 def test_forced_and_expected_verdicts_are_stored_and_reused(tmp_path):
-    from rewardscale.bench.runner import StoreOnly
-    from rewardscale.store import SampleStore
+    from rewardscale.store import SampleStore, StoredBackend
 
     def run(backend, **kw):
         store = SampleStore(tmp_path / "s.sqlite")
+        # backend None: stored only, reading what the first backend's samples are stored under
+        stored = StoredBackend(backend, store, model_id=None if backend else first_backend.model_id)
         try:
-            return GRM(backend, store=store, force_verdict=True, **kw).score("q", ["a", "bbbbb"], k=4)
+            return GRM(stored, force_verdict=True, **kw).score("q", ["a", "bbbbb"], k=4)
         finally:
             store.close()
 
@@ -243,12 +244,12 @@ def test_forced_and_expected_verdicts_are_stored_and_reused(tmp_path):
     assert all(j.status is Status.FORCED and j.expected is not None for j in again.samples)
     # a stored-only reader sees the forced verdicts too (integer mode: same key, logprobs not asked
     # for, so these are new verdict requests it cannot decode: they stay truncated, marked)
-    stored = run(StoreOnly(first_backend.model_id), max_retries=0)
+    stored = run(None, max_retries=0)
     assert [j.status for j in stored.samples] == [Status.TRUNCATED] * 4
     assert all("not in the store" in j.note for j in stored.samples)
     # ... while the integer-mode verdicts, once stored, are read back as forced
     run(ForcingFake(rambler, finish_reason="length"))
-    stored = run(StoreOnly(first_backend.model_id), max_retries=0)
+    stored = run(None, max_retries=0)
     assert [j.status for j in stored.samples] == [Status.FORCED] * 4
     assert stored.rewards == [8.0, 20.0]
 

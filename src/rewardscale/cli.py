@@ -22,7 +22,7 @@ from .cli_options import config_flags
 from .config import BackendConfig, JudgeConfig
 from .grm import GRM
 from .serve.command import serve as serve_command
-from .store import SampleStore, StoreError
+from .store import SampleStore, StoredBackend, StoreError
 from .train.cli import app as train_app
 from .types import InvalidRequest, Request, Reward
 from .verdict_report import verdict_report
@@ -170,7 +170,7 @@ def score(
         fail(f"{e} (pass responses with --response/-r, once per response)")
     grm = cli_common.build_grm(*configs)
     if store_path is not None and not no_store:
-        grm.store = open_store(store_path, sys.argv)
+        grm.backend = StoredBackend(grm.backend, open_store(store_path, sys.argv))
     with grm, progress_bar() as bar:
         task = bar.add_task("sampling", total=k, rate="")
         try:
@@ -221,7 +221,8 @@ def score_file(
         fail(f"{input_path}: no valid requests")
     grm = cli_common.build_grm(*configs)
     store = open_store(store_path, sys.argv) if store_path else None
-    grm.store = store
+    if store is not None:
+        grm.backend = StoredBackend(grm.backend, store)
     with grm, progress_bar(transient=False) as bar:
         task = bar.add_task(f"scoring {len(requests)} requests", total=k * len(requests), rate="")
         try:
@@ -304,17 +305,16 @@ def bench(
     except ValueError as e:
         fail(str(e))
     meta_rm = load_meta_rm(meta_rm_path, k_meta)
+    store_path = store_path or out / "samples.sqlite"
     if stored_only:  # no engine: read the store under the same model id and the same judge settings
-        from .bench.runner import StoreOnly
-
         # the same JudgeConfig as the run gives the same keys: the token limit (capped by the
         # critique budget when forcing), the grammar, and the forced verdicts (stored since decoded)
         if backend_cfg.model_id is None:
             fail("--stored-only needs --model: the model the stored samples were drawn with")
-        grm = GRM(StoreOnly(backend_cfg.model_id), judge_cfg)
+        grm = GRM(StoredBackend(None, open_store(store_path, sys.argv), model_id=backend_cfg.model_id), judge_cfg)
     else:
         grm = cli_common.build_grm(backend_cfg, judge_cfg)
-    grm.store = open_store(store_path or out / "samples.sqlite", sys.argv)
+        grm.backend = StoredBackend(grm.backend, open_store(store_path, sys.argv))
     try:
         baselines = make_baselines(baseline, grm)
     except ValueError as e:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from . import plan as planning
 from .backends.base import Backend, Completion, GenerationRequest
 from .config import JudgeConfig
-from .store import SampleStore, stored_generate, stored_verdicts
+from .store import SampleStore, StoredBackend
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
 from .verdict import (
@@ -98,8 +98,9 @@ class GRM:
         mode); see its fields. Checked against the backend here (`JudgeConfig.check`): an option
         the backend cannot honour raises ConfigError (a ValueError) instead of being dropped.
         A `Sampling` in this place is read as `sampling=` (the old second parameter).
-    store: a `SampleStore`; every sample is looked up there first and written there as soon as it
-        is generated, so an interrupted run resumes without generating anything twice.
+    store: a `SampleStore`: the judge's backend becomes `StoredBackend(backend, store)`, so every
+        sample is looked up there first and written there as soon as it is generated, and an
+        interrupted run resumes without generating anything twice.
     overrides: JudgeConfig fields by name, replacing the config's (`GRM(backend, seed=1,
         force_verdict=True)` is `GRM(backend, JudgeConfig(seed=1, force_verdict=True))`).
 
@@ -132,9 +133,20 @@ class GRM:
             del overrides["sampling"]
         config = (config or JudgeConfig()).with_overrides(**overrides)
         config.check(backend)
-        self.backend = backend
+        self.backend = backend if store is None else StoredBackend(backend, store)
         self.config = config
-        self.store = store
+
+    @property
+    def store(self) -> SampleStore | None:
+        """The sample store the backend reads through (a `StoredBackend`'s), or None."""
+        return self.backend.store if isinstance(self.backend, StoredBackend) else None
+
+    @store.setter
+    def store(self, store: SampleStore | None) -> None:
+        raise AttributeError(
+            "GRM.store is its backend's store; give it when building the judge (GRM(backend, store=...)) "
+            "or wrap the backend: grm.backend = rewardscale.store.StoredBackend(grm.backend, store)"
+        )
 
     @property
     def forcing(self) -> bool:
@@ -257,9 +269,7 @@ class GRM:
         return [[j for j in js if j is not None] for js in out]
 
     def generate(self, jobs: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[list[Completion]]:
-        """The single place samples are generated (through the sample store when there is one)."""
-        if self.store is not None:
-            return stored_generate(self.backend, jobs, self.generation_sampling, self.store, progress)
+        """The single place samples are generated."""
         return self.backend.generate(jobs, self.generation_sampling, progress)
 
     def _verdict_pass(
@@ -285,10 +295,7 @@ class GRM:
             vreqs.append(VerdictRequest(job.messages, prefix, n, seed, top_logprobs=TOP_LOGPROBS if expected else 0))
         if not vreqs:
             return judged
-        if self.store is not None:
-            results = stored_verdicts(self.backend, vreqs, self.sampling, self.store)
-        else:
-            results = self.backend.complete_verdicts(vreqs, self.sampling)  # type: ignore[attr-defined]
+        results = self.backend.complete_verdicts(vreqs, self.sampling)  # type: ignore[attr-defined]
         out = list(judged)
         for idx, vreq, res in zip(todo, vreqs, results):
             p, j, job = judged[idx]

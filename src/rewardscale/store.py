@@ -1,5 +1,9 @@
 """Sample store: every generated completion is written to SQLite (WAL) before it is used.
 
+`StoredBackend(backend, store)` is how a judge uses it: a backend like any other, whose samples
+come from the store where they are and are stored before use where they are not; nothing above
+it knows a store exists. `StoredBackend(None, store, model_id=M)` reads the store only.
+
 A completion is keyed by a content hash of (model id, rendered messages, sampling parameters,
 grammar when there is one, seed, completion index). `stored_generate` looks each (job, index) up, generates only what is
 missing, and commits each job's new completions as soon as that job finishes, so a run killed at
@@ -45,7 +49,7 @@ from .errors import RewardscaleError
 from .plan import derive_seed
 from .redact import redact_argv
 from .types import Sampling
-from .verdict import TokenLogprobs, VerdictCompletion, VerdictRequest
+from .verdict import TokenLogprobs, VerdictBackend, VerdictCompletion, VerdictRequest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -522,3 +526,86 @@ def _in_pool(todo: Sequence[tuple], fn: Callable, width: int):
         futures = [pool.submit(contextvars.copy_context().run, fn, *item) for item in todo]
         for fut in as_completed(futures):
             yield fut.result()
+
+
+class NotStored(RewardscaleError, RuntimeError):
+    """A stored-only `StoredBackend` was asked for a sample that is not in the store."""
+
+
+class _Unstored:
+    """The engine behind a stored-only `StoredBackend`: whatever the store lacks, it cannot draw."""
+
+    def __init__(self, model_id: str):
+        self.model_id = model_id
+
+    def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling, progress=None) -> list:
+        raise NotStored(f"{len(requests)} prompt(s) not in the store")
+
+    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
+        """A verdict missing from the store leaves its sample as it was (e.g. truncated), marked."""
+        return [VerdictCompletion("", "error", error="not in the store") for _ in requests]
+
+
+class StoredBackend:
+    """A backend read through a sample store: `generate` and `complete_verdicts` answer from
+    `store` where it has the sample, ask `backend` for the rest and store it before returning
+    (`stored_generate`, `stored_verdicts`); the engine's capabilities pass through unchanged.
+
+    `StoredBackend(None, store, model_id=M)` is stored only: it generates nothing, reads the
+    samples drawn by model M, and raises NotStored for a missing sample (a missing verdict comes
+    back as a failed one, so its sample stays as it was). It can read constrained samples and
+    forced verdicts, which are keyed like any other.
+    """
+
+    def __init__(self, backend: Backend | None, store: SampleStore, model_id: str | None = None):
+        if backend is None and model_id is None:
+            raise ValueError("a stored-only StoredBackend needs the model_id its samples were drawn with")
+        self.backend = backend
+        self.store = store
+        self._engine: Any = backend if backend is not None else _Unstored(model_id or "")
+
+    @property
+    def stored_only(self) -> bool:
+        """Whether it generates nothing (no engine behind the store)."""
+        return self.backend is None
+
+    @property
+    def model_id(self) -> str:
+        return getattr(self._engine, "model_id", type(self._engine).__name__)
+
+    @property
+    def thread_safe(self) -> bool:
+        return bool(getattr(self.backend, "thread_safe", False))
+
+    @property
+    def parallel(self) -> int | None:
+        return getattr(self.backend, "parallel", None)
+
+    @property
+    def grammar_generation(self) -> bool:
+        return self.stored_only or bool(getattr(self.backend, "grammar_generation", False))
+
+    @property
+    def verdict_constraint(self) -> str:
+        """The engine's; "none" when it decodes no verdicts (so `verdict.can_force` says no)."""
+        if self.stored_only:
+            return "grammar"
+        if not isinstance(self.backend, VerdictBackend):
+            return "none"
+        return getattr(self.backend, "verdict_constraint", "grammar")
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: Sampling,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[list[Completion]]:
+        return stored_generate(self._engine, requests, sampling, self.store, progress)
+
+    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
+        return stored_verdicts(self._engine, requests, sampling, self.store)
+
+    def close(self) -> None:
+        """Close the engine; the store stays open (it belongs to whoever opened it)."""
+        if self.backend is not None:
+            self.backend.close()

@@ -3,7 +3,6 @@ Voting@k for every k, run baselines on the same data, write the report."""
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from ..vote import k_meta_at
 from .cost import Timing
 from .loaders import load
 from .report import write_report
-from .runner import BenchData, StoreOnly, evaluate, sample_benchmarks, sample_stored_only
+from .runner import BenchData, evaluate, sample_benchmarks, sample_stored_only
 
 
 def parse_ks(text: str) -> list[int]:
@@ -69,9 +68,6 @@ def run_bench(
     partial = None
     timing: Timing | None = None
     if stored_only:
-        model_id = getattr(grm.backend, "model_id", "?")
-        grm = copy.copy(grm)  # same settings (sampling, seed, retries...), so the same store keys
-        grm.backend = StoreOnly(model_id)
         kept, total = sample_stored_only(grm, benches, K)
         if not kept:
             raise ValueError(f"no example has all its K = {K} samples in the store yet")

@@ -6,6 +6,7 @@ function from examples + judgments to the results dict that the report writes ou
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RewardscaleError
 from ..examples import Example, Kind
 from ..grm import GRM
+from ..store import NotStored, StoredBackend
 from ..types import Judgment
-from ..verdict import VerdictCompletion
 from ..vote import k_meta_at
 from .cost import Timing, cost_curve, metarm_cost
 from .estimator import metarm_accuracy, metarm_scores, voting_accuracy, voting_scores
@@ -57,43 +57,21 @@ def sample_benchmarks(
         at += len(b.examples)
 
 
-class NotStored(RewardscaleError, RuntimeError):
-    """Raised by `StoreOnly` when a sample is not in the store."""
-
-
-class StoreOnly:
-    """A backend that generates nothing: with a sample store, the GRM reads what is stored and
-    this raises for anything missing (to report on a run that is still going, or was stopped)."""
-
-    grammar_generation = True  # it generates nothing; constrained samples are read by their key
-    verdict_constraint = "grammar"  # stored forced verdicts are read by their key too
-
-    def __init__(self, model_id: str):
-        self.model_id = model_id
-
-    def generate(self, requests, sampling, progress=None):
-        raise NotStored(f"{len(requests)} prompt(s) not in the store")
-
-    def complete_verdicts(self, requests, sampling):
-        """A verdict missing from the store leaves its sample as it was (e.g. truncated), marked."""
-        return [VerdictCompletion("", "error", error="not in the store") for _ in requests]
-
-    def close(self) -> None:
-        pass
-
-
 def sample_stored_only(grm: GRM, benches: Sequence[BenchData], K: int) -> tuple[int, int]:
-    """Keep only the examples whose K samples (and retries) are all in the GRM's store; the GRM's
-    backend must be a `StoreOnly`. Returns (examples kept, examples in total)."""
-    if grm.store is None or not isinstance(grm.backend, StoreOnly):
-        raise ValueError("stored-only evaluation needs a GRM with a store and a StoreOnly backend")
+    """Keep only the examples whose K samples (and retries) are all in the GRM's store, generating
+    nothing: a copy of the GRM (same settings, so the same store keys) reads the store only.
+    Returns (examples kept, examples in total)."""
+    if grm.store is None:
+        raise ValueError("stored-only evaluation needs a GRM with a store")
+    reader = copy.copy(grm)
+    reader.backend = StoredBackend(None, grm.store, model_id=grm.backend.model_id)
     kept = total = 0
     for b in benches:
         examples, judgments = [], []
         for e in b.examples:
             total += 1
             try:
-                judgments.append(grm.sample([e.request], K)[0])
+                judgments.append(reader.sample([e.request], K)[0])
             except NotStored:
                 continue
             examples.append(e)

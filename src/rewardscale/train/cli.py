@@ -230,9 +230,9 @@ def rft(
         engine = _sampler_backend(sampler_model or model, backend)
         sampler = checked(dataclasses.replace, backend_cfg, kind=engine, model=sampler_model or model)
         grm = cli_common.build_grm(sampler, judge_cfg)
-        from ..store import SampleStore
+        from ..store import SampleStore, StoredBackend
 
-        grm.store = SampleStore(store or out / "samples.sqlite")
+        grm.backend = StoredBackend(grm.backend, SampleStore(store or out / "samples.sqlite"))
         samples_path = out / "rft_samples.jsonl"
         expected = len(examples) * n_samples
         with grm, open(samples_path, "w", encoding="utf-8") as trail, progress_bar(transient=False) as bar:
