@@ -242,7 +242,7 @@ def test_the_store_is_a_backend_the_judge_cannot_tell_apart(tmp_path):
     """`GRM(backend, store=...)` reads through `StoredBackend(backend, store)`: the same protocol
     and capabilities as the engine, samples served from the store where they are."""
     from rewardscale.config import ConfigError
-    from rewardscale.store import StoredBackend
+    from rewardscale.stored import StoredBackend
     from rewardscale.verdict import can_constrain_format, can_force
 
     from .test_config import GrammarFake, GrammarVerdictFake
@@ -266,7 +266,7 @@ def test_the_store_is_a_backend_the_judge_cannot_tell_apart(tmp_path):
 
 
 def test_a_stored_only_backend_reads_the_store_and_raises_for_what_it_lacks(tmp_path):
-    from rewardscale.store import NotStored, StoredBackend
+    from rewardscale.stored import NotStored, StoredBackend
 
     store = SampleStore(tmp_path / "s.sqlite")
     first = GRM(FakeBackend(seeded_judge), store=store).score_batch(REQUESTS[:2], k=4)

@@ -221,7 +221,8 @@ def test_verdict_report_counts_own_forced_ties_and_position_bias():
 
 
 def test_forced_and_expected_verdicts_are_stored_and_reused(tmp_path):
-    from rewardscale.store import SampleStore, StoredBackend
+    from rewardscale.store import SampleStore
+    from rewardscale.stored import StoredBackend
 
     def run(backend, **kw):
         store = SampleStore(tmp_path / "s.sqlite")

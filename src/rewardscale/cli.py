@@ -22,7 +22,8 @@ from .cli_options import config_flags
 from .config import BackendConfig, JudgeConfig
 from .grm import GRM
 from .serve.command import serve as serve_command
-from .store import SampleStore, StoredBackend, StoreError
+from .store import SampleStore, StoreError
+from .stored import StoredBackend
 from .train.cli import app as train_app
 from .types import InvalidRequest, Request, Reward
 from .verdict_report import verdict_report

@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from . import plan as planning
 from .backends.base import Backend, Completion, GenerationRequest
 from .config import JudgeConfig
-from .store import SampleStore, StoredBackend
+from .store import SampleStore
+from .stored import StoredBackend
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
 from .verdict import (
@@ -145,7 +146,7 @@ class GRM:
     def store(self, store: SampleStore | None) -> None:
         raise AttributeError(
             "GRM.store is its backend's store; give it when building the judge (GRM(backend, store=...)) "
-            "or wrap the backend: grm.backend = rewardscale.store.StoredBackend(grm.backend, store)"
+            "or wrap the backend: grm.backend = rewardscale.stored.StoredBackend(grm.backend, store)"
         )
 
     @property

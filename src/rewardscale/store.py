@@ -1,34 +1,17 @@
 """Sample store: every generated completion is written to SQLite (WAL) before it is used.
 
-`StoredBackend(backend, store)` is how a judge uses it: a backend like any other, whose samples
-come from the store where they are and are stored before use where they are not; nothing above
-it knows a store exists. `StoredBackend(None, store, model_id=M)` reads the store only.
+`rewardscale.stored.StoredBackend(backend, store)` is how a judge uses it (generation through
+the store lives in `stored.py`); this module is the database: keys, schema, the writer thread.
 
 A completion is keyed by a content hash of (model id, rendered messages, sampling parameters,
-grammar when there is one, seed, completion index). `stored_generate` looks each (job, index) up, generates only what is
-missing, and commits each job's new completions as soon as that job finishes, so a run killed at
-any point (even `kill -9`) resumes where it stopped and never generates a stored sample again.
-
-A backend with `generate_each` (openai) gets every missing job in one call and reports each job
-as it finishes; a writer thread commits the finished jobs, all those waiting in one transaction,
-and the call returns only once they are committed, so a sample is durable before it is used and
-a fast fleet is not held by one commit (and one HTTP client) per job. Other backends get one
-prompt per call from a small thread pool (as many in flight as the backend decodes together), so
-results are committed one job at a time while the backend still batches everything in flight.
-
-A job that is only partly stored (e.g. k grew since the last run) is topped up with `n = missing`
-completions drawn with a seed derived from the job's seed and the first missing index, so the
-new completions are fresh draws, not repeats of stored ones.
-
-Forced verdicts and the expected-mode verdict re-decodes (`rewardscale.verdict`) are stored the same
-way in their own table (`stored_verdicts`), keyed by (model, messages, the sample's text up to the
-verdict, n, seed, logprobs asked, temperature, top_p), so a forced run resumes without forcing again
-and a stored-only report reads its forced verdicts.
+grammar when there is one, seed, completion index); forced verdicts and expected-mode verdict
+re-decodes (`rewardscale.verdict`) in their own table, keyed by (model, messages, the sample's
+text up to the verdict, n, seed, logprobs asked, temperature, top_p). `JobWriter` commits
+finished jobs from a thread, those waiting in one transaction, before the caller uses them.
 """
 
 from __future__ import annotations
 
-import contextvars
 import fcntl
 import functools
 import hashlib
@@ -39,17 +22,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .backends.base import Backend, BackendError, Completion, GenerationRequest, failed
+from .backends.base import Completion
 from .errors import RewardscaleError
 from .plan import derive_seed
 from .redact import redact_argv
 from .types import Sampling
-from .verdict import TokenLogprobs, VerdictBackend, VerdictCompletion, VerdictRequest
+from .verdict import TokenLogprobs, VerdictCompletion, VerdictRequest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -347,7 +329,7 @@ class SampleStore:
                 lockfile.close()
 
 
-class _Writer:
+class JobWriter:
     """Commits finished jobs on one thread, in group commits: the jobs that finish within
     `GROUP_S` of the first one waiting (at most `GROUP_JOBS`) go in one transaction, so a fast
     fleet costs a few commits a second, not one per job (each costs about 0.25 ms of CPU here).
@@ -392,220 +374,3 @@ class _Writer:
         self.thread.join()
         if self.error is not None:
             raise self.error
-
-
-@dataclass
-class _Plan:
-    """One job's lookup result: keys per completion index and which indices are missing."""
-
-    job: GenerationRequest
-    phash: str
-    keys: list[str]
-    missing: list[int]
-
-
-def stored_generate(
-    backend: Backend,
-    jobs: Sequence[GenerationRequest],
-    sampling: Sampling,
-    store: SampleStore,
-    progress: Callable[[int], None] | None = None,
-    workers: int | None = None,
-) -> list[list[Completion]]:
-    """`backend.generate(jobs)`, but served from the store where possible and stored as it goes.
-
-    Returns exactly what `backend.generate` would: `job.n` completions per job, in order.
-    """
-    model = getattr(backend, "model_id", type(backend).__name__)
-    plans = []
-    for job in jobs:
-        ph = prompt_hash(model, job.messages, sampling, job.grammar)
-        plans.append(_Plan(job, ph, [sample_key(ph, job.seed, i) for i in range(job.n)], []))
-    found = store.get_many([k for p in plans for k in p.keys])
-    results: list[list[Completion | None]] = []
-    reused = 0
-    for p in plans:
-        results.append([found.get(k) for k in p.keys])
-        p.missing = [i for i, c in enumerate(results[-1]) if c is None]
-        reused += p.job.n - len(p.missing)
-    if reused:
-        store.count_reused(reused)
-        if progress:
-            progress(reused)
-    # a request given twice (the same prompt, seed and keys) is generated once and shared
-    first: dict[tuple[str, ...], int] = {}
-    shared: dict[int, list[int]] = {}  # the job generated -> every job that takes its completions
-    for ji, p in enumerate(plans):
-        if p.missing:
-            shared.setdefault(first.setdefault(tuple(p.keys), ji), []).append(ji)
-    todo = [(ji, plans[ji]) for ji in shared]
-    errors: list[str] = []
-
-    def missing_job(p: _Plan) -> GenerationRequest:
-        seed = p.job.seed if len(p.missing) == p.job.n else topup_seed(p.job.seed, p.missing[0])
-        return replace(p.job, n=len(p.missing), seed=seed)
-
-    def take(ji: int, comps: list[Completion]) -> None:
-        errors.extend(c.error for c in comps[:1] if c.error)
-        for dup in shared[ji]:
-            for i, c in zip(plans[dup].missing, comps):
-                results[dup][i] = c
-            if progress:
-                progress(len(comps))
-
-    each = getattr(backend, "generate_each", None)
-    if todo and each is not None:
-        # one backend call for every missing job; each is committed (by the writer) as it finishes
-        writer = _Writer(store, model)
-
-        def done(i: int, comps: list[Completion]) -> None:
-            _, p = todo[i]
-            writer.put(p.phash, p.job.seed, [(m, p.keys[m], c) for m, c in zip(p.missing, comps)])
-
-        try:
-            generated = each([missing_job(p) for _, p in todo], sampling, done)
-        finally:
-            writer.close()  # everything generated is durable before any of it is used
-        for (ji, _), comps in zip(todo, generated):
-            take(ji, comps)
-        return [[c for c in r if c is not None] for r in results]
-
-    def run(ji: int, p: _Plan) -> tuple[int, list[Completion]]:
-        sub = missing_job(p)
-        try:
-            comps = backend.generate([sub], sampling, None)[0]
-        except BackendError as e:
-            # one job out of retries fails alone, as it would in one backend call for all jobs
-            comps = failed(sub.n, str(e))
-        store.put_many(model, p.phash, p.job.seed, [(i, p.keys[i], c) for i, c in zip(p.missing, comps)])
-        return ji, comps
-
-    for ji, comps in _in_pool(todo, run, _width(backend, workers)):
-        take(ji, comps)
-    if todo and len(errors) == len(todo):  # what `backend.generate` does when every request failed
-        raise BackendError(f"every request failed; first error: {errors[0]}")
-    return [[c for c in r if c is not None] for r in results]
-
-
-def stored_verdicts(
-    backend: object,
-    requests: Sequence[VerdictRequest],
-    sampling: Sampling,
-    store: SampleStore,
-    workers: int | None = None,
-) -> list[VerdictCompletion]:
-    """`backend.complete_verdicts(requests)`, served from the store where possible; each new
-    verdict is committed as soon as it is decoded (one request per backend call, many in flight)."""
-    model = getattr(backend, "model_id", type(backend).__name__)
-    keys = [verdict_key(model, r, sampling) for r in requests]
-    found = store.get_verdicts(keys)
-    results: list[VerdictCompletion | None] = [found.get(k) for k in keys]
-    todo = [(i, requests[i]) for i, r in enumerate(results) if r is None]
-
-    def run(i: int, req: VerdictRequest) -> tuple[int, VerdictCompletion]:
-        vc = backend.complete_verdicts([req], sampling)[0]  # type: ignore[attr-defined]
-        store.put_verdict(model, keys[i], vc)
-        return i, vc
-
-    for i, vc in _in_pool(todo, run, _width(backend, workers)):
-        results[i] = vc
-    return [r or VerdictCompletion("", "error", error="no result") for r in results]
-
-
-def _width(backend: object, workers: int | None) -> int:
-    """Backend calls in flight at once: as many as the backend decodes together."""
-    return workers or getattr(backend, "parallel", None) or getattr(backend, "concurrency", None) or 8
-
-
-def _in_pool(todo: Sequence[tuple], fn: Callable, width: int):
-    """Run `fn(*item)` for each item on a thread pool of `width`; yield the results as they finish."""
-    if not todo:
-        return
-    with ThreadPoolExecutor(max_workers=max(1, min(width, len(todo))), thread_name_prefix="store") as pool:
-        # each call runs in a copy of the caller's context, so a deadline set around it applies
-        futures = [pool.submit(contextvars.copy_context().run, fn, *item) for item in todo]
-        for fut in as_completed(futures):
-            yield fut.result()
-
-
-class NotStored(RewardscaleError, RuntimeError):
-    """A stored-only `StoredBackend` was asked for a sample that is not in the store."""
-
-
-class _Unstored:
-    """The engine behind a stored-only `StoredBackend`: whatever the store lacks, it cannot draw."""
-
-    def __init__(self, model_id: str):
-        self.model_id = model_id
-
-    def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling, progress=None) -> list:
-        raise NotStored(f"{len(requests)} prompt(s) not in the store")
-
-    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
-        """A verdict missing from the store leaves its sample as it was (e.g. truncated), marked."""
-        return [VerdictCompletion("", "error", error="not in the store") for _ in requests]
-
-
-class StoredBackend:
-    """A backend read through a sample store: `generate` and `complete_verdicts` answer from
-    `store` where it has the sample, ask `backend` for the rest and store it before returning
-    (`stored_generate`, `stored_verdicts`); the engine's capabilities pass through unchanged.
-
-    `StoredBackend(None, store, model_id=M)` is stored only: it generates nothing, reads the
-    samples drawn by model M, and raises NotStored for a missing sample (a missing verdict comes
-    back as a failed one, so its sample stays as it was). It can read constrained samples and
-    forced verdicts, which are keyed like any other.
-    """
-
-    def __init__(self, backend: Backend | None, store: SampleStore, model_id: str | None = None):
-        if backend is None and model_id is None:
-            raise ValueError("a stored-only StoredBackend needs the model_id its samples were drawn with")
-        self.backend = backend
-        self.store = store
-        self._engine: Any = backend if backend is not None else _Unstored(model_id or "")
-
-    @property
-    def stored_only(self) -> bool:
-        """Whether it generates nothing (no engine behind the store)."""
-        return self.backend is None
-
-    @property
-    def model_id(self) -> str:
-        return getattr(self._engine, "model_id", type(self._engine).__name__)
-
-    @property
-    def thread_safe(self) -> bool:
-        return bool(getattr(self.backend, "thread_safe", False))
-
-    @property
-    def parallel(self) -> int | None:
-        return getattr(self.backend, "parallel", None)
-
-    @property
-    def grammar_generation(self) -> bool:
-        return self.stored_only or bool(getattr(self.backend, "grammar_generation", False))
-
-    @property
-    def verdict_constraint(self) -> str:
-        """The engine's; "none" when it decodes no verdicts (so `verdict.can_force` says no)."""
-        if self.stored_only:
-            return "grammar"
-        if not isinstance(self.backend, VerdictBackend):
-            return "none"
-        return getattr(self.backend, "verdict_constraint", "grammar")
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        sampling: Sampling,
-        progress: Callable[[int], None] | None = None,
-    ) -> list[list[Completion]]:
-        return stored_generate(self._engine, requests, sampling, self.store, progress)
-
-    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
-        return stored_verdicts(self._engine, requests, sampling, self.store)
-
-    def close(self) -> None:
-        """Close the engine; the store stays open (it belongs to whoever opened it)."""
-        if self.backend is not None:
-            self.backend.close()

@@ -425,7 +425,7 @@ class OpenAIBackend:
     ) -> list[list[Completion]]:
         """`generate`, calling `on_done(i, completions)` as each request is answered: the sample
         store commits each job as it finishes while every request shares one client and its
-        keep-alive connections (`rewardscale.store.stored_generate`)."""
+        keep-alive connections (`rewardscale.stored.stored_generate`)."""
         return self._run(self.agenerate(requests, sampling, None, on_done))
 
     @staticmethod

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..examples import Example, Kind
 from ..grm import GRM
-from ..store import NotStored, StoredBackend
+from ..stored import NotStored, StoredBackend
 from ..types import Judgment
 from ..vote import k_meta_at
 from .cost import Timing, cost_curve, metarm_cost

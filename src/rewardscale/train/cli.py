@@ -230,7 +230,8 @@ def rft(
         engine = _sampler_backend(sampler_model or model, backend)
         sampler = checked(dataclasses.replace, backend_cfg, kind=engine, model=sampler_model or model)
         grm = cli_common.build_grm(sampler, judge_cfg)
-        from ..store import SampleStore, StoredBackend
+        from ..store import SampleStore
+        from ..stored import StoredBackend
 
         grm.backend = StoredBackend(grm.backend, SampleStore(store or out / "samples.sqlite"))
         samples_path = out / "rft_samples.jsonl"
