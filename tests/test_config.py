@@ -153,6 +153,7 @@ def test_backend_config_validates_and_hides_its_key():
         ({"threads": 0}, "threads must be >= 1"),
         ({"upstream_timeout": 0}, "upstream_timeout must be > 0"),
         ({"upstream_retries": -1}, "upstream_retries must be >= 0"),
+        ({"concurrency": 0}, "concurrency must be >= 1"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             BackendConfig(**bad)
@@ -179,11 +180,13 @@ def test_build_backend_builds_the_openai_backend_it_describes():
         verdict_constraint="vllm",
         upstream_timeout=30.0,
         upstream_retries=1,
+        concurrency=48,
     )
     b = build_backend(cfg)
     assert isinstance(b, OpenAIBackend)
     assert b.base_urls == ["http://gpu1:8000/v1", "http://gpu2:8000/v1"] and b.model_id == cfg.model_id == "grm-27b"
     assert (b.api_key, b.verdict_constraint, b.timeout, b.max_retries) == ("k", "vllm", 30.0, 1)
+    assert b.concurrency == 48 and BackendConfig(kind="openai").options()["concurrency"] == 16
     assert build_backend(dataclasses.replace(cfg, upstream_timeout=None)).timeout == 600.0
     with pytest.raises(BackendError, match="--base-url"):
         build_backend(BackendConfig(kind="openai", model="m"))

@@ -168,6 +168,11 @@ class BackendConfig:
         "openai: seconds one HTTP attempt may take (default 600).", default=None
     )
     upstream_retries: int = help_field("openai: retries of a failed HTTP attempt.", default=5)
+    concurrency: int = help_field(
+        "openai: requests in flight at once; set it above the fleet's concurrent sequences so none waits on a "
+        "round trip.",
+        default=16,
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -194,6 +199,8 @@ class BackendConfig:
             raise ConfigError(f"upstream_timeout must be > 0 seconds, got {self.upstream_timeout}")
         if self.upstream_retries < 0:
             raise ConfigError(f"upstream_retries must be >= 0, got {self.upstream_retries}")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
 
     @cached_property
     def model_id(self) -> str | None:
@@ -222,6 +229,7 @@ class BackendConfig:
                 "verdict_constraint": self.verdict_constraint,
                 "timeout": self.upstream_timeout or 600.0,
                 "max_retries": self.upstream_retries,
+                "concurrency": self.concurrency,
             }
         return {"model": self.model}
 
