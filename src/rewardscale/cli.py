@@ -383,6 +383,10 @@ def models_cmd(
             m.sha256[:16] + "...",
         )
     console.print(table)
+    from .backends.engine_info import describe
+
+    for line in describe():
+        console.print(line, markup=False, highlight=False)
     for a in models.ADAPTERS.values():
         default = " (default)" if a.name == models.DEFAULT_MODEL else ""
         console.print(

@@ -21,6 +21,7 @@ from typing import Any
 from .. import models
 from ..types import Sampling
 from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar
+from . import engine_info
 from .base import BackendError, Completion, GenerationRequest, MissingExtra, Progress, failed
 
 log = logging.getLogger("rewardscale.llamacpp")
@@ -69,7 +70,7 @@ class LlamaCppBackend:
         p.n_parallel = parallel
         p.n_ctx = parallel * ctx_per_slot
         p.kv_unified = True  # slots share one KV pool; children copy the parent's prefix
-        threads = threads or max(1, os.cpu_count() or 1)
+        threads = threads or engine_info.default_threads()
         p.cpuparams.n_threads = threads
         p.cpuparams_batch.n_threads = threads
         p.warmup = False
@@ -81,6 +82,10 @@ class LlamaCppBackend:
             self._server = xlc.Server(p)
         except Exception as e:  # noqa: BLE001 - llama.cpp raises plain exceptions
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+        for line in engine_info.choices(
+            parallel, threads, ctx_per_slot, os.cpu_count() or 1, xlc.get_system_info(), engine_info.host_simd()
+        ):
+            log.info(line)
 
     @classmethod
     def on_engine(cls, server: Any, parallel: int, model_id: str) -> LlamaCppBackend:
