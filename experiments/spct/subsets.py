@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--grounded-pairs", type=int, default=0, help="Also write grounded_train.jsonl (cold start).")
     ap.add_argument("--grounded-lists", type=int, default=0)
+    ap.add_argument("--grounded-out", default="grounded_train.jsonl", help="File name of the cold-start records.")
     a = ap.parse_args()
     train_records = read(a.data / "train.jsonl")
     train = stratify(train_records, a.train_pairs, a.train_lists, a.train_singles, a.seed)
@@ -81,10 +82,10 @@ def main() -> None:
         used = {r["id"] for r in train}
         rest = [r for r in train_records if r["id"] not in used]
         grounded = stratify(rest, a.grounded_pairs, a.grounded_lists, 0, a.seed + 1)
-        with open(a.data / "grounded_train.jsonl", "w", encoding="utf-8") as f:
+        with open(a.data / a.grounded_out, "w", encoding="utf-8") as f:
             for r in grounded:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        print(f"grounded_train.jsonl: {len(grounded)} judge records")
+        print(f"{a.grounded_out}: {len(grounded)} judge records")
     counts = defaultdict(int)
     for r in train:
         counts[shape(r)] += 1
