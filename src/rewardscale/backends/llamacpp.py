@@ -70,9 +70,7 @@ class LlamaCppBackend:
         p.n_parallel = parallel
         p.n_ctx = parallel * ctx_per_slot
         p.kv_unified = True  # slots share one KV pool; children copy the parent's prefix
-        threads = threads or engine_info.default_threads()
-        p.cpuparams.n_threads = threads
-        p.cpuparams_batch.n_threads = threads
+        p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads or engine_info.default_threads()
         p.warmup = False
         # /metrics goes through the engine's task loop (disabled, it answers at once without it):
         # close() uses it as a barrier that proves the loop runs before the engine is destroyed.
@@ -82,10 +80,9 @@ class LlamaCppBackend:
             self._server = xlc.Server(p)
         except Exception as e:  # noqa: BLE001 - llama.cpp raises plain exceptions
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
-        for line in engine_info.choices(
-            parallel, threads, ctx_per_slot, os.cpu_count() or 1, xlc.get_system_info(), engine_info.host_simd()
-        ):
-            log.info(line)
+        if log.isEnabledFor(logging.INFO):  # what it chose and why (as `rewardscale models` says)
+            for line in engine_info.describe(parallel, threads, ctx_per_slot):
+                log.info(line)
 
     @classmethod
     def on_engine(cls, server: Any, parallel: int, model_id: str) -> LlamaCppBackend:

@@ -136,10 +136,10 @@ def grounded_records(
             perm = list(range(n))
             rng.shuffle(perm)
             perms = [tuple(perm)]
+        derivation = derive(task) if worked else None  # the same for every order shown
         for perm in perms:
             shown = [responses[o] for o in perm]
             shown_best = None if best is None else perm.index(best)
-            derivation = derive(task) if worked else None
             text, scores = grounded_text(task.check, shown, shown_best, derivation, counts=worked)
             if shown_best is not None and max(scores) != scores[shown_best]:
                 continue  # the checker disagrees with the label

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from .checkers import BULLET, SENTENCE_END, fmt_number, words
 from .families import UNITS, WORD_PROBLEMS, Task
 
-_INT = r"(\d+)"
-
 
 def _times(a: int, b: int) -> tuple[str, int]:
     """`a * b` split on b's tens and ones, the way one multiplies by hand."""
@@ -90,16 +88,17 @@ def units(prompt: str) -> str | None:
 
 
 def strings(prompt: str) -> str | None:
-    if m := re.fullmatch(r"Reverse the letters of the word '(\w+)'\.", prompt.strip()):
+    prompt = prompt.strip()
+    if m := re.fullmatch(r"Reverse the letters of the word '(\w+)'\.", prompt):
         w = m.group(1)
         return f"'{w}' is {'-'.join(w)}; backwards {'-'.join(w[::-1])}, so '{w[::-1]}'"
-    if m := re.fullmatch(r"How many times does the letter '(\w)' appear in the word '(\w+)'\?", prompt.strip()):
+    if m := re.fullmatch(r"How many times does the letter '(\w)' appear in the word '(\w+)'\?", prompt):
         letter, w = m.groups()
         return f"'{w}' is {'-'.join(w)}; '{letter}' appears {w.count(letter)} time{'s' * (w.count(letter) != 1)}"
-    if m := re.search(r"ascending order .*: \[([\d, ]+)\]$", prompt.strip()):
+    if m := re.search(r"ascending order .*: \[([\d, ]+)\]$", prompt):
         xs = sorted(int(x) for x in m.group(1).split(","))
         return f"smallest to largest: {', '.join(map(str, xs))}"
-    if m := re.fullmatch(r"What is the second largest number in this list: ([\d, ]+)\?", prompt.strip()):
+    if m := re.fullmatch(r"What is the second largest number in this list: ([\d, ]+)\?", prompt):
         xs = sorted({int(x) for x in m.group(1).split(",")}, reverse=True)
         return f"largest first: {', '.join(map(str, xs))}; the second is {xs[1]}"
     return None
