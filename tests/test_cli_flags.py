@@ -17,6 +17,7 @@ import rewardscale.cli as cli
 import rewardscale.cli_common as cli_common
 from rewardscale.cli_options import config_flags, flag_name
 from rewardscale.config import BackendConfig, JudgeConfig
+from rewardscale.train.common import TrainOptions
 from rewardscale.types import Sampling
 
 BACKEND = {
@@ -175,5 +176,50 @@ def test_a_clash_with_a_commands_own_flag_is_refused_at_import_time():
     with pytest.raises(TypeError, match=re.escape("declares --seed itself: exclude seed")):
         config_flags()(command)
     config_flags(exclude=("seed",))(command)  # excluded: the command's own --seed stands
-    with pytest.raises(TypeError, match="takes none of backend_cfg, judge_cfg, server_cfg"):
+    with pytest.raises(TypeError, match="takes none of backend_cfg, judge_cfg, server_cfg, train_cfg"):
         config_flags()(lambda x=1: None)
+
+
+TRAIN = ("--lr", "--epochs", "--max-steps", "--batch-size", "--grad-accum", "--lora", "--lora-r", "--lora-alpha")
+TRAIN += ("--dtype", "--save-steps", "--threads", "--merge", "--lora-top-layers")
+
+
+@pytest.mark.parametrize("stage, defaults", [("rft", "SFT_DEFAULTS"), ("rl", "RL_DEFAULTS")])
+def test_train_flags_come_from_train_options_with_the_stages_defaults(stage, defaults):
+    from rewardscale.train import rl, sft
+
+    base = getattr(sft if stage == "rft" else rl, defaults)
+    opts = options("train", stage)
+    for flag in TRAIN:
+        assert flag in opts, f"train {stage} lacks {flag}"
+    assert "--full" in opts["--lora"].secondary_opts and "--no-merge" in opts["--merge"].secondary_opts
+    assert opts["--lr"].default == base.learning_rate and opts["--epochs"].default == base.epochs
+    assert (opts["--batch-size"].default, opts["--grad-accum"].default) == (base.batch_size, base.grad_accum)
+
+
+def test_train_values_reach_train_options_and_bad_ones_exit_2(monkeypatch, tmp_path):
+    import rewardscale.train.rl as rl
+
+    seen = []
+    monkeypatch.setattr(rl, "train_grpo", lambda model, ex, out, opts, grpo, data_seed: seen.append((opts, data_seed)))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"query": "q", "responses": ["a", "b"], "best": 0}\n')
+    args = ["train", "rl", "-d", str(data), "-m", "m", "-o", str(tmp_path / "o"), "--lr", "3e-6", "--lora"]
+    result = CliRunner().invoke(cli.app, [*args, "--seed", "4", "--dtype", "float32", "--no-merge"])
+    assert result.exit_code != 2, result.output
+    ((opts, seed),) = seen
+    got = (opts.learning_rate, opts.lora, opts.merge_lora, opts.seed, opts.dtype, seed)
+    assert got == (3e-6, True, False, 4, "float32", 4)
+    assert opts.batch_size == rl.RL_DEFAULTS.batch_size  # untouched flags keep the stage's defaults
+    result = CliRunner().invoke(cli.app, [*args, "--dtype", "fp8"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "dtype must be one of" in " ".join(result.output.split())
+
+
+def test_a_field_two_configs_share_must_be_told_apart():
+    def command(*, backend_cfg: BackendConfig, train_cfg: TrainOptions) -> None: ...
+
+    with pytest.raises(TypeError, match="field of two configs"):
+        config_flags()(command)  # --threads and --lora: the sampler's or the trainer's?
+    config_flags(exclude=("BackendConfig.threads",), decls={"BackendConfig.lora": ("--sampler-lora",)})(command)
+    with pytest.raises(TypeError, match="takes no TrainOptions"):
+        config_flags(defaults=(TrainOptions(),))(lambda *, judge_cfg: None)

@@ -1,16 +1,18 @@
 """The command-line flags of the configs, declared once: derived from the fields of `JudgeConfig`,
-`BackendConfig` and the server's `ServerConfig` (their types, defaults and `metadata["help"]`,
-TRL's habit).
+`BackendConfig`, the server's `ServerConfig` and training's `TrainOptions` (their types, defaults
+and `metadata["help"]`, TRL's habit).
 
-A command takes `backend_cfg: BackendConfig`, `judge_cfg: JudgeConfig` and/or `server_cfg:
-ServerConfig` and is decorated with `@config_flags()`: the decorator adds one typer option per
-config field to the signature typer reads (backend and judge flags in the help panels *Backend*
-and *Judge*), and calls the function with the configs built and validated (a bad value exits 2
-with the config's message). The function itself declares only its own flags. A field is
-`--field-name` (booleans `--name/--no-name`), and `JudgeConfig.sampling` gives one flag per
-`Sampling` field; a field without help text is no flag. `FLAGS` holds only what differs from that
-rule (short options, a flag name of its own, bounds, an env var). A new config field is a new flag
-on every command at once.
+A command takes `backend_cfg: BackendConfig`, `judge_cfg: JudgeConfig`, `server_cfg:
+ServerConfig` and/or `train_cfg: TrainOptions` and is decorated with `@config_flags()`: the
+decorator adds one typer option per config field to the signature typer reads (backend, judge and
+training flags in the help panels *Backend*, *Judge* and *Training*), and calls the function with
+the configs built and validated (a bad value exits 2 with the config's message). The function
+itself declares only its own flags. A field is `--field-name` (booleans `--name/--no-name`), and
+`JudgeConfig.sampling` gives one flag per `Sampling` field; a field without help text is no flag.
+`FLAGS` holds only what differs from that rule (short options, a flag name of its own, bounds, an
+env var); its keys, and those of `config_flags`' arguments, are a field name or, where two configs
+share one, `Class.field` (`TrainOptions.lora`). A new config field is a new flag on every command
+at once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typer.models import OptionInfo
 from .cli_common import checked
 from .config import BackendConfig, JudgeConfig
 from .serve.config import ServerConfig
+from .train.common import TrainOptions
 from .types import Sampling
 
 
@@ -72,9 +75,35 @@ FLAGS: dict[str, Flag] = {
     "max_chars": Flag(min=1),
     "workers": Flag(min=1),
     "auth_token": Flag(envvar="REWARDSCALE_API_TOKEN"),
+    # TrainOptions
+    "TrainOptions.learning_rate": Flag(("--lr",)),
+    "TrainOptions.lora": Flag(("--lora/--full",)),
+    "TrainOptions.merge_lora": Flag(("--merge/--no-merge",)),
+    "TrainOptions.epochs": Flag(min=0.0),
+    "batch_size": Flag(min=1),
+    "grad_accum": Flag(min=1),
+    "lora_r": Flag(min=1),
+    "lora_alpha": Flag(min=1),
+    "lora_top_layers": Flag(min=1),
+    "save_steps": Flag(min=1),
 }
-PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge"}  # the server's flags stay in the command's own
-CONFIG_PARAMS = {"backend_cfg": BackendConfig, "judge_cfg": JudgeConfig, "server_cfg": ServerConfig}
+# the server's flags stay in the command's own panel
+PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge", TrainOptions: "Training"}
+CONFIG_PARAMS = {
+    "backend_cfg": BackendConfig,
+    "judge_cfg": JudgeConfig,
+    "server_cfg": ServerConfig,
+    "train_cfg": TrainOptions,
+}
+
+
+def _pick(mapping: Mapping[str, Any], config: type, field: str, default: Any = None) -> Any:
+    """The entry for `config`'s `field`: its `Class.field` key, else its plain field key."""
+    return mapping.get(f"{config.__name__}.{field}", mapping.get(field, default))
+
+
+def _excluded(skip: set[str], config: type, field: str) -> bool:
+    return field in skip or f"{config.__name__}.{field}" in skip
 
 
 @dataclass(frozen=True)
@@ -96,7 +125,8 @@ def flag_name(field: str) -> str:
 
 
 def _long(decls: Iterable[str]) -> str | None:
-    return next((d for d in decls if d.startswith("--")), None)
+    """The first long option of `decls` (of a `--on/--off` pair, the `--on`)."""
+    return next((d.split("/")[0] for d in decls if d.startswith("--")), None)
 
 
 def cli_help(text: str) -> str:
@@ -121,33 +151,33 @@ def _option_type(hint: Any) -> tuple[Any, Callable[[Any], Any]]:
     return hint, lambda v: v
 
 
-def _fields(config: type, exclude: set[str], decls: Mapping[str, tuple[str, ...]], helps: Mapping[str, str]):
+def _fields(config: type, exclude: set[str], decls, helps, base: Any):
+    """The flags of `config`'s fields; `base`: the instance whose values are the flag defaults."""
     hints = typing.get_type_hints(config)
     for f in dataclasses.fields(config):
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):  # JudgeConfig.sampling: one flag per Sampling field
             inner = typing.get_type_hints(hint)
             for g in dataclasses.fields(hint):
-                if g.name not in exclude:
-                    yield _make(config, g, inner[g.name], (f.name, hint), decls, helps)
-        elif f.name not in exclude and "help" in f.metadata:
-            yield _make(config, f, hint, None, decls, helps)
+                if not _excluded(exclude, hint, g.name):
+                    values = getattr(base, f.name)
+                    yield _make(config, g, inner[g.name], (f.name, hint), decls, helps, values)
+        elif not _excluded(exclude, config, f.name) and "help" in f.metadata:
+            yield _make(config, f, hint, None, decls, helps, base)
 
 
-def _make(config, f: dataclasses.Field, hint, nested, decls, helps) -> _Field:
-    spec = FLAGS.get(f.name, Flag())
-    names = tuple(decls.get(f.name, ())) or spec.decls or (flag_name(f.name),)
+def _make(config, f: dataclasses.Field, hint, nested, decls, helps, base: Any) -> _Field:
+    owner = nested[1] if nested else config
+    spec = _pick(FLAGS, owner, f.name, Flag())
+    names = tuple(_pick(decls, owner, f.name, ())) or spec.decls or (flag_name(f.name),)
     kind, to_value = _option_type(hint)
     long = _long(names) or names[0]
-    if kind is bool:
+    if kind is bool and not any("/" in n for n in names):
         names = (f"{long}/--no-{long.removeprefix('--')}", *(n for n in names if n != long))
-    if f.default is not dataclasses.MISSING:
-        default = f.default
-    else:
-        default = f.default_factory()  # type: ignore[misc]
+    default = getattr(base, f.name)
     if isinstance(default, tuple):
         default = ()
-    text = helps.get(f.name) or cli_help(f.metadata.get("help", ""))
+    text = _pick(helps, owner, f.name) or cli_help(f.metadata.get("help", ""))
     if kind == list[str]:
         text += " Repeatable."
     option = typer.Option(
@@ -181,17 +211,21 @@ def config_flags(
     exclude: Iterable[str] = (),
     decls: Mapping[str, tuple[str, ...]] | None = None,
     help: Mapping[str, str] | None = None,
+    defaults: Iterable[Any] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the flags of the configs its function takes (`backend_cfg`, `judge_cfg`,
-    `server_cfg`).
+    `server_cfg`, `train_cfg`).
 
     exclude: fields the command does not offer (it keeps the config's default, or sets the field
         itself, e.g. `train rft` picks the sampler's backend); a command's own flag of the same
         name must be excluded, or this raises at import time.
     decls: another spelling for a field on this command (`{"lora": ("--sampler-lora",)}`).
     help: another help text for a field on this command.
+    defaults: config instances whose values are this command's defaults (`SFT_DEFAULTS` for
+        `train rft`); the config is built from it, so its fields without a flag keep its values.
     """
     skip, spelled, helps = set(exclude), dict(decls or {}), dict(help or {})
+    bases = {type(d): d for d in defaults}
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(fn, eval_str=True)
@@ -199,7 +233,16 @@ def config_flags(
         if not configs:
             raise TypeError(f"{fn.__name__} takes none of {', '.join(CONFIG_PARAMS)}: nothing to derive")
         own = [p for name, p in signature.parameters.items() if name not in CONFIG_PARAMS]
-        derived = [d for cls in configs for d in _fields(cls, skip, spelled, helps)]
+        unknown = set(bases) - set(configs)
+        if unknown:
+            raise TypeError(f"{fn.__name__} takes no {', '.join(sorted(c.__name__ for c in unknown))}: no defaults")
+        derived = [d for cls in configs for d in _fields(cls, skip, spelled, helps, bases.get(cls) or cls())]
+        twice = sorted({d.param.name for d in derived if sum(e.param.name == d.param.name for e in derived) > 1})
+        if twice:
+            raise TypeError(
+                f"{fn.__name__}: {', '.join(twice)} is a field of two configs: "
+                "exclude one (`Class.field`) or spell it otherwise with decls="
+            )
         names, flags = {p.name for p in own}, _own_flags(own)
         clash = sorted(d.field for d in derived if d.param.name in names or _declared(d.param) & flags)
         if clash:
@@ -221,7 +264,9 @@ def config_flags(
             for (cls, name, inner), values in nested.items():  # JudgeConfig.sampling = Sampling(...)
                 settings[cls][name] = checked(inner, **values)
             for name, cls in CONFIG_PARAMS.items():
-                if cls in settings:
+                if cls in bases:
+                    kwargs[name] = checked(dataclasses.replace, bases[cls], **settings[cls])
+                elif cls in settings:
                     kwargs[name] = checked(cls, **settings[cls])
             return fn(**kwargs)
 

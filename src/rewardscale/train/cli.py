@@ -20,38 +20,10 @@ from ..cli_options import config_flags
 from ..config import BackendConfig, JudgeConfig
 from .common import TrainOptions
 from .data import DataError, load_examples
+from .rl import RL_DEFAULTS
+from .sft import SFT_DEFAULTS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-
-def _options(
-    defaults: TrainOptions,
-    lr: float | None,
-    epochs: float | None,
-    max_steps: int,
-    batch_size: int | None,
-    grad_accum: int | None,
-    lora: bool,
-    dtype: str,
-    seed: int,
-    threads: int | None,
-    save_steps: int,
-    **lora_shape,
-) -> TrainOptions:
-    """Command-line overrides on top of a stage's defaults (`lora_shape`: lora_r, lora_alpha, merge_lora)."""
-    return TrainOptions(
-        **lora_shape,
-        learning_rate=defaults.learning_rate if lr is None else lr,
-        epochs=defaults.epochs if epochs is None else epochs,
-        max_steps=max_steps,
-        batch_size=defaults.batch_size if batch_size is None else batch_size,
-        grad_accum=defaults.grad_accum if grad_accum is None else grad_accum,
-        lora=lora,
-        dtype=dtype,
-        seed=seed,
-        threads=threads,
-        save_steps=save_steps,
-    )
 
 
 def _load(data: str, limit: int | None):
@@ -68,16 +40,14 @@ def _sampler_backend(model: str, backend: str | None) -> str:
     return "llamacpp" if model in models.MODELS or model.endswith(".gguf") else "transformers"
 
 
-LR = typer.Option(None, "--lr", help="Learning rate (default: the stage's, see README).")
+# `train data` and `train metarm` keep their own flags (`rft` and `rl` derive theirs from TrainOptions)
+LR = typer.Option(None, "--lr", help="Learning rate (default: the meta RM's).")
 EPOCHS = typer.Option(None, "--epochs", help="Epochs over the data.")
 MAX_STEPS = typer.Option(-1, "--max-steps", help="Stop after this many optimiser steps (> 0 overrides --epochs).")
 BATCH = typer.Option(None, "--batch-size", help="Per-device batch size.")
 ACCUM = typer.Option(None, "--grad-accum", help="Gradient accumulation steps.")
-LORA = typer.Option(False, "--lora/--full", help="LoRA adapters (PEFT, merged into the saved model) or full.")
-DTYPE = typer.Option("auto", "--dtype", help="auto (bfloat16), bfloat16, float16 or float32.")
 SEED = typer.Option(0, "--seed", help="Seed for shuffles, sampling and training.")
 THREADS = typer.Option(None, "--threads", help="torch CPU threads.")
-SAVE_STEPS = typer.Option(500, "--save-steps", help="Trainer checkpoint interval (OUT/checkpoints).")
 LIMIT = typer.Option(None, "--limit", help="Use only the first N examples.")
 
 
@@ -166,11 +136,15 @@ def grounded_cmd(
 @config_flags(
     # the sampler's backend and model are picked from --backend/--sampler-model/--model; --threads
     # and --lora are the trainer's; lenient parses and expected scores are no RFT labels
-    exclude=("kind", "model", "threads", "lenient", "score_mode"),
-    decls={"lora": ("--sampler-lora",)},
+    # and --lora are the trainer's; lenient parses and expected scores are no RFT labels; the
+    # judge's --seed seeds training too
+    exclude=("kind", "model", "BackendConfig.threads", "lenient", "score_mode", "TrainOptions.seed"),
+    decls={"BackendConfig.lora": ("--sampler-lora",)},
+    defaults=(SFT_DEFAULTS,),
     help={
         "seed": SEED.help,
-        "lora": "llamacpp sampler: a GGUF LoRA adapter on top of the sampler model, PATH[:SCALE] (as `score --lora`).",
+        "BackendConfig.lora": "llamacpp sampler: a GGUF LoRA adapter on top of the sampler model, "
+        "PATH[:SCALE] (as `score --lora`).",
     },
 )
 def rft(
@@ -192,33 +166,19 @@ def rft(
     resume: bool = typer.Option(
         False, "--resume", help="Continue a stopped run: stored samples are reused, SFT resumes from its checkpoint."
     ),
-    lora_r: int = typer.Option(16, "--lora-r", min=1, help="LoRA rank."),
-    lora_alpha: int = typer.Option(32, "--lora-alpha", min=1, help="LoRA alpha (scale = alpha / r)."),
-    lora_top_layers: int | None = typer.Option(
-        None, "--lora-top-layers", min=1, help="LoRA on the last N decoder layers only (cheaper backward on CPU)."
-    ),
-    merge: bool = typer.Option(True, "--merge/--no-merge", help="LoRA: also save the merged full model to OUT."),
     gguf_adapter: bool = typer.Option(
         False, "--gguf-adapter", help="LoRA: also write OUT/adapter.gguf, a llama.cpp LoRA for the embedded backend."
     ),
     limit: int | None = LIMIT,
-    lr: float | None = LR,
-    epochs: float | None = EPOCHS,
-    max_steps: int = MAX_STEPS,
-    batch_size: int | None = BATCH,
-    grad_accum: int | None = ACCUM,
-    lora: bool = LORA,
-    dtype: str = DTYPE,
-    threads: int | None = THREADS,
-    save_steps: int = SAVE_STEPS,
     *,
-    backend_cfg: BackendConfig,  # the sampler's, from its flags (@config_flags); its seed trains too
-    judge_cfg: JudgeConfig,
+    backend_cfg: BackendConfig,  # the sampler's, from its flags (@config_flags)
+    judge_cfg: JudgeConfig,  # its seed trains too
+    train_cfg: TrainOptions,  # SFT_DEFAULTS under the flags
 ) -> None:
     """Rejection fine-tuning: sample N_RFT judgments per example, keep correct ones, SFT on them."""
     from ..batch import write_jsonl_atomic
     from .rft import build_rft, read_jsonl
-    from .sft import SFT_DEFAULTS, train_sft
+    from .sft import train_sft
 
     out.mkdir(parents=True, exist_ok=True)
     done_data = out / "rft_data.jsonl"
@@ -272,26 +232,12 @@ def rft(
         return
     if not records:
         fail("RFT kept no sample (see rft_report.json): nothing to fine-tune on")
-    shape = {"lora_r": lora_r, "lora_alpha": lora_alpha, "merge_lora": merge, "lora_top_layers": lora_top_layers}
-    opts = _options(
-        SFT_DEFAULTS,
-        lr,
-        epochs,
-        max_steps,
-        batch_size,
-        grad_accum,
-        lora,
-        dtype,
-        judge_cfg.seed,
-        threads,
-        save_steps,
-        **shape,
-    )
+    opts = dataclasses.replace(train_cfg, seed=judge_cfg.seed)
     try:
         result = train_sft(model, records, out, opts, max_length=max_length, resume=resume)
     except MissingExtra as e:
         fail(str(e))
-    if gguf_adapter and lora:
+    if gguf_adapter and opts.lora:
         from .lora_gguf import convert_lora
 
         path = convert_lora(out / "adapter", out / "adapter.gguf")
@@ -300,6 +246,7 @@ def rft(
 
 
 @app.command()
+@config_flags(defaults=(RL_DEFAULTS,))
 def rl(
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json/.parquet file or hf:NAME[:SPLIT]."),
     model: str = typer.Option(..., "--model", "-m", help="Model to train: HF dir/id, .gguf or embedded name."),
@@ -311,22 +258,13 @@ def rl(
     lenient: bool = typer.Option(False, "--lenient", help="Reward near-miss verdicts as parsed (default strict)."),
     vllm: bool = typer.Option(False, "--vllm", help="Generate rollouts with vLLM (colocated; must be installed)."),
     limit: int | None = LIMIT,
-    lr: float | None = LR,
-    epochs: float | None = EPOCHS,
-    max_steps: int = MAX_STEPS,
-    batch_size: int | None = BATCH,
-    grad_accum: int | None = ACCUM,
-    lora: bool = LORA,
-    dtype: str = DTYPE,
-    seed: int = SEED,
-    threads: int | None = THREADS,
-    save_steps: int = SAVE_STEPS,
+    *,
+    train_cfg: TrainOptions,  # RL_DEFAULTS under the flags
 ) -> None:
     """Rule-based online RL: GRPO with reward +1 for correct scores, -1 otherwise."""
-    from .rl import RL_DEFAULTS, GRPOSettings, train_grpo
+    from .rl import GRPOSettings, train_grpo
 
     examples = _load(data, limit)
-    opts = _options(RL_DEFAULTS, lr, epochs, max_steps, batch_size, grad_accum, lora, dtype, seed, threads, save_steps)
     grpo = GRPOSettings(
         num_generations=group_size,
         beta=beta,
@@ -337,7 +275,7 @@ def rl(
     )
     out.mkdir(parents=True, exist_ok=True)
     try:
-        result = train_grpo(model, examples, out, opts, grpo, data_seed=seed)
+        result = train_grpo(model, examples, out, train_cfg, grpo, data_seed=train_cfg.seed)
     except (MissingExtra, ValueError) as e:
         fail(str(e))
     console.print(f"saved {result.out}: {result.steps} steps, train loss {result.train_loss}")

@@ -14,33 +14,48 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import ConfigError, help_field
 from .deps import require
+
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass
 class TrainOptions:
-    """Optimisation settings shared by SFT and GRPO (each command sets its own defaults)."""
+    """Optimisation settings shared by SFT and GRPO (each stage has its own defaults: `sft.SFT_DEFAULTS`,
+    `rl.RL_DEFAULTS`, which are also its command's flag defaults). A field with help is a flag of
+    `train rft` and `train rl` (`cli_options.config_flags`)."""
 
-    learning_rate: float = 1e-5
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 1  # per device
-    grad_accum: int = 8
+    learning_rate: float = help_field("Learning rate.", default=1e-5)
+    epochs: float = help_field("Epochs over the data.", default=1.0)
+    max_steps: int = help_field("Stop after this many optimiser steps (> 0 overrides epochs).", default=-1)
+    batch_size: int = help_field("Per-device batch size.", default=1)
+    grad_accum: int = help_field("Gradient accumulation steps.", default=8)
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
+    lora: bool = help_field("LoRA adapters (PEFT) or full fine-tuning.", default=False)
+    lora_r: int = help_field("LoRA rank.", default=16)
+    lora_alpha: int = help_field("LoRA alpha (scale = alpha / r).", default=32)
     lora_dropout: float = 0.05
-    dtype: str = "auto"  # auto = bfloat16
+    dtype: str = help_field(f"One of: {', '.join(DTYPES)} (auto: bfloat16; float32 on AVX2-only CPUs).", default="auto")
     gradient_checkpointing: bool = False
-    seed: int = 0
+    seed: int = help_field("Seed for shuffles, sampling and training.", default=0)
     logging_steps: int = 1
-    save_steps: int = 500
-    threads: int | None = None  # torch CPU threads (None: torch's default)
-    merge_lora: bool = True  # LoRA: also save the merged full model to OUT (else only OUT/adapter)
-    lora_top_layers: int | None = None  # LoRA on the last N decoder layers only (backward stops there)
+    save_steps: int = help_field("Trainer checkpoint interval (OUT/checkpoints).", default=500)
+    threads: int | None = help_field("torch CPU threads (default: torch's).", default=None)
+    merge_lora: bool = help_field("LoRA: also save the merged full model to OUT (else only OUT/adapter).", default=True)
+    lora_top_layers: int | None = help_field(
+        "LoRA on the last N decoder layers only (cheaper backward on CPU).", default=None
+    )
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if self.learning_rate <= 0 or self.epochs <= 0:
+            raise ConfigError("learning_rate and epochs must be > 0")
+        if self.batch_size < 1 or self.grad_accum < 1 or self.save_steps < 1:
+            raise ConfigError("batch_size, grad_accum and save_steps must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
