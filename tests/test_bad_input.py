@@ -20,7 +20,8 @@ from rewardscale.backends import BackendError, GenerationRequest
 from rewardscale.backends.base import MissingExtra
 from rewardscale.backends.openai_http import OpenAIBackend
 from rewardscale.batch import write_jsonl_atomic
-from rewardscale.cli import app, fail
+from rewardscale.cli import app
+from rewardscale.cli.common import fail
 from rewardscale.redact import redact_argv
 from rewardscale.store import SampleStore, StoreError
 

@@ -349,10 +349,10 @@ def test_bench_rm_bench_and_judgebench_end_to_end(tmp_path):
 
 
 def test_cli_bench_runs_both_new_benchmarks(tmp_path, monkeypatch):
-    from rewardscale import cli, config
+    from rewardscale import cli, config, models
 
     monkeypatch.setattr(config, "make_backend", lambda name, **options: FakeBackend(first_shown_bias))
-    monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
+    monkeypatch.setattr(models, "is_assembled", lambda name: True)
     runner = CliRunner()
     for name, file in (("rm-bench", "rm_bench.json"), ("judgebench", "judgebench.jsonl")):
         out = tmp_path / name

@@ -1,4 +1,4 @@
-"""The judge/backend flags are derived once from JudgeConfig and BackendConfig (`cli_options.
+"""The judge/backend flags are derived once from JudgeConfig and BackendConfig (`cli.options.
 config_flags`): every command that builds a judge shows the same flags, with the same names,
 short options, defaults and env var as before, and hands its function ready configs."""
 
@@ -14,8 +14,8 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 import rewardscale.cli as cli
-import rewardscale.cli_common as cli_common
-from rewardscale.cli_options import config_flags, flag_name
+import rewardscale.cli.common as cli_common
+from rewardscale.cli.options import config_flags, flag_name
 from rewardscale.config import BackendConfig, JudgeConfig
 from rewardscale.train.common import TrainOptions
 from rewardscale.types import Sampling

@@ -5,7 +5,7 @@ import io
 from rich.console import Console
 from rich.progress import Progress
 
-from rewardscale import cli_common
+from rewardscale.cli import common as cli_common
 
 
 def test_rate_callback_prints_log_lines_with_eta_off_a_terminal(monkeypatch):

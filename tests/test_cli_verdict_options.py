@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 import rewardscale.cli as cli
-import rewardscale.cli_common as cli_common
+import rewardscale.cli.common as cli_common
 from rewardscale.config import BackendConfig, JudgeConfig
 
 

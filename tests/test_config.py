@@ -9,9 +9,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from rewardscale import GRM, RewardscaleError, Sampling, cli, cli_common, config, models
+from rewardscale import GRM, RewardscaleError, Sampling, cli, config, models
 from rewardscale.backends import BackendError
 from rewardscale.backends.openai_http import OpenAIBackend
+from rewardscale.cli import common as cli_common
 from rewardscale.config import BackendConfig, ConfigError, JudgeConfig, build_backend
 from rewardscale.verdict import VerdictCompletion
 

@@ -249,7 +249,7 @@ def test_store_key_includes_the_grammar_and_is_unchanged_without_one(tmp_path):
 
 
 def test_cli_constrain_format_reaches_the_grm_on_score_and_bench(tmp_path, monkeypatch):
-    from rewardscale import cli, config
+    from rewardscale import cli, config, models
 
     backends = []
 
@@ -258,7 +258,7 @@ def test_cli_constrain_format_reaches_the_grm_on_score_and_bench(tmp_path, monke
         return backends[-1]
 
     monkeypatch.setattr(config, "make_backend", fake_make_backend)
-    monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
+    monkeypatch.setattr(models, "is_assembled", lambda name: True)
     runner = CliRunner()
     res = runner.invoke(cli.app, ["score", "-q", "q", "-r", "a", "-r", "b", "-k", "2", "--constrain-format"])
     assert res.exit_code == 0, res.output

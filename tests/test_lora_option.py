@@ -11,8 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 import rewardscale.backends.llamacpp as llamacpp
-from rewardscale import GRM, cli, cli_common, config, models
+from rewardscale import GRM, cli, config, models
 from rewardscale.backends import make_backend
+from rewardscale.cli import common as cli_common
 from rewardscale.config import BackendConfig, ConfigError, JudgeConfig
 from rewardscale.store import SampleStore
 

@@ -334,6 +334,7 @@ def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     import rewardscale.cli as cli
     import rewardscale.config as config
+    import rewardscale.models as models
 
     samples = synthetic_samples(tmp_path / "samples.jsonl", examples=6, K=2)
     out = tmp_path / "meta"
@@ -343,7 +344,7 @@ def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
     assert "validation AUC" in res.output and (out / "metrics.json").is_file()
 
     monkeypatch.setattr(config, "make_backend", lambda name, **kw: FakeBackend())
-    monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
+    monkeypatch.setattr(models, "is_assembled", lambda name: True)
     base = ["score", "-q", "which?", "-r", "a long answer", "-r", "b", "-k", "4", "--no-store"]
     res = runner.invoke(cli.app, [*base, "--meta-rm", str(out), "--json", "--show-samples"])
     assert res.exit_code == 0, res.output

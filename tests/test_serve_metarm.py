@@ -149,7 +149,7 @@ def test_calls_with_different_k_meta_share_one_backend_call(tmp_path: Path, meta
 @pytest.fixture
 def serve_cli(monkeypatch):
     import rewardscale.cli as cli
-    import rewardscale.cli_common as cli_common
+    import rewardscale.cli.common as cli_common
     import rewardscale.serve as serve
 
     def no_judge(*a, **kw):

@@ -142,7 +142,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 
 def test_cli_scores_a_file_and_resumes(tmp_path, monkeypatch):
-    from rewardscale import cli, config
+    from rewardscale import cli, config, models
 
     backends = []
 
@@ -151,7 +151,7 @@ def test_cli_scores_a_file_and_resumes(tmp_path, monkeypatch):
         return backends[-1]
 
     monkeypatch.setattr(config, "make_backend", fake_make_backend)
-    monkeypatch.setattr(cli.models, "is_assembled", lambda name: True)
+    monkeypatch.setattr(models, "is_assembled", lambda name: True)
     inp = tmp_path / "req.jsonl"
     inp.write_text("\n".join(json.dumps(r.to_dict()) for r in REQUESTS[:5]) + "\n" + '{"query": "bad"}\n')
     out = tmp_path / "rewards.jsonl"

@@ -128,7 +128,7 @@ def test_train_cli_reports_data_errors(tmp_path):
 
 
 def test_rft_cli_sample_only_writes_data_report_and_reuses_the_store(tmp_path, monkeypatch):
-    import rewardscale.cli_common as cli_common
+    import rewardscale.cli.common as cli_common
 
     data = arithmetic_file(tmp_path / "train.jsonl", n=3)
     answers = {json.loads(line)["chosen"] for line in data.read_text().splitlines()}

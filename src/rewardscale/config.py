@@ -5,7 +5,7 @@ seed, shuffling, retries, the verdict options, the score mode); `GRM(backend, Ju
 reads it and nothing else, and `JudgeConfig.check(backend)` is the one place its options are
 checked against what a backend can do. `BackendConfig` holds what builds a backend (engine, model,
 servers, key, slots, threads, how a server constrains); `build_backend` turns it into one. The
-CLI commands build both from their flags and hand them to `cli_common.build_grm`.
+CLI commands build both from their flags and hand them to `cli.common.build_grm`.
 
 Each field carries its help text in `metadata["help"]` (TRL's `*Config` habit).
 """
@@ -32,7 +32,7 @@ class ConfigError(RewardscaleError, ValueError):
 
 
 def help_field(text: str, **kw: Any) -> Any:
-    """A dataclass field that carries its command-line help (`cli_options.config_flags` reads it)."""
+    """A dataclass field that carries its command-line help (`cli.options.config_flags` reads it)."""
     return field(metadata={"help": text}, **kw)
 
 

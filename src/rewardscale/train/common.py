@@ -24,7 +24,7 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 class TrainOptions:
     """Optimisation settings shared by SFT and GRPO (each stage has its own defaults: `sft.SFT_DEFAULTS`,
     `rl.RL_DEFAULTS`, which are also its command's flag defaults). A field with help is a flag of
-    `train rft` and `train rl` (`cli_options.config_flags`)."""
+    `train rft` and `train rl` (`cli.options.config_flags`)."""
 
     learning_rate: float = help_field("Learning rate.", default=1e-5)
     epochs: float = help_field("Epochs over the data.", default=1.0)

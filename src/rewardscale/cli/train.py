@@ -13,15 +13,16 @@ from pathlib import Path
 
 import typer
 
-from .. import cli_common, models
+from .. import models
 from ..backends import BackendError, MissingExtra
-from ..cli_common import checked, console, fail, progress_bar
-from ..cli_options import config_flags
 from ..config import BackendConfig, JudgeConfig
-from .common import TrainOptions
-from .data import DataError, load_examples
-from .rl import RL_DEFAULTS
-from .sft import SFT_DEFAULTS
+from ..train.common import TrainOptions
+from ..train.data import DataError, load_examples
+from ..train.rl import RL_DEFAULTS
+from ..train.sft import SFT_DEFAULTS
+from . import common
+from .common import checked, console, fail, progress_bar
+from .options import config_flags
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -74,7 +75,7 @@ def data_cmd(
     Resumable: answers already in OUT/responses.jsonl are not generated again.
     """
     from ..backends import make_backend
-    from .judgedata import build_judge_data
+    from ..train.judgedata import build_judge_data
 
     out.mkdir(parents=True, exist_ok=True)
     card = None
@@ -115,9 +116,9 @@ def grounded_cmd(
     """Checker-grounded critiques: SFT records whose completion states what a right answer must be,
     whether each response is, and the scores; a cold start before RFT for small judges."""
     from ..batch import write_jsonl_atomic
-    from .critiques import grounded_records
-    from .families import Task
-    from .rft import read_jsonl
+    from ..train.critiques import grounded_records
+    from ..train.families import Task
+    from ..train.rft import read_jsonl
 
     try:
         by_id = {t.id: t for t in map(Task.from_dict, read_jsonl(tasks))}
@@ -177,8 +178,8 @@ def rft(
 ) -> None:
     """Rejection fine-tuning: sample N_RFT judgments per example, keep correct ones, SFT on them."""
     from ..batch import write_jsonl_atomic
-    from .rft import build_rft, read_jsonl
-    from .sft import train_sft
+    from ..train.rft import build_rft, read_jsonl
+    from ..train.sft import train_sft
 
     out.mkdir(parents=True, exist_ok=True)
     done_data = out / "rft_data.jsonl"
@@ -189,7 +190,7 @@ def rft(
         examples = _load(data, limit)
         engine = _sampler_backend(sampler_model or model, backend)
         sampler = checked(dataclasses.replace, backend_cfg, kind=engine, model=sampler_model or model)
-        grm = cli_common.build_grm(sampler, judge_cfg)
+        grm = common.build_grm(sampler, judge_cfg)
         from ..store import SampleStore
         from ..stored import StoredBackend
 
@@ -199,7 +200,7 @@ def rft(
         with grm, open(samples_path, "w", encoding="utf-8") as trail, progress_bar(transient=False) as bar:
             task = bar.add_task("RFT samples generated (hinted draws extend the total)", total=expected, rate="")
             # the rate counts what was generated, not what the store served
-            on_generated = cli_common.rate_callback(bar, task, generated=lambda: grm.store.stats.generated)
+            on_generated = common.rate_callback(bar, task, generated=lambda: grm.store.stats.generated)
 
             def on_more(n: int) -> None:
                 bar.update(task, total=bar.tasks[task].total + n)
@@ -238,7 +239,7 @@ def rft(
     except MissingExtra as e:
         fail(str(e))
     if gguf_adapter and opts.lora:
-        from .lora_gguf import convert_lora
+        from ..train.lora_gguf import convert_lora
 
         path = convert_lora(out / "adapter", out / "adapter.gguf")
         console.print(f"wrote {path} (llama.cpp LoRA adapter; --lora {path} on the llamacpp backend)")
@@ -262,7 +263,7 @@ def rl(
     train_cfg: TrainOptions,  # RL_DEFAULTS under the flags
 ) -> None:
     """Rule-based online RL: GRPO with reward +1 for correct scores, -1 otherwise."""
-    from .rl import GRPOSettings, train_grpo
+    from ..train.rl import GRPOSettings, train_grpo
 
     examples = _load(data, limit)
     grpo = GRPOSettings(

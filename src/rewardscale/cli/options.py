@@ -29,11 +29,11 @@ from typing import Annotated, Any
 import typer
 from typer.models import OptionInfo
 
-from .cli_common import checked
-from .config import BackendConfig, JudgeConfig
-from .serve.config import ServerConfig
-from .train.common import TrainOptions
-from .types import Sampling
+from ..config import BackendConfig, JudgeConfig
+from ..serve.config import ServerConfig
+from ..train.common import TrainOptions
+from ..types import Sampling
+from .common import checked
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""`rewardscale serve`: the CLI command (registered on the app in cli.py). The server's flags are
+"""`rewardscale serve`: the CLI command (registered on the app in `cli/__init__.py`). The server's flags are
 derived from `ServerConfig`, the backend and judge flags are `rewardscale score`'s (from their
-configs, `cli_options.config_flags`); the judge's settings ride in `ServerConfig.judge` and go
-through `cli_common.build_grm`."""
+configs, `options.config_flags`); the judge's settings ride in `ServerConfig.judge` and go
+through `common.build_grm`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import typer
 
-from .. import cli_common
-from ..cli_common import checked, err, fail, load_meta_rm
-from ..cli_options import config_flags
 from ..config import BackendConfig, JudgeConfig
-from .config import ServerConfig
+from ..serve.config import ServerConfig
+from . import common
+from .common import checked, err, fail, load_meta_rm
+from .options import config_flags
 
 
 @config_flags(
@@ -40,7 +40,7 @@ def serve(
     """Serve the GRM over HTTP: /v1/score, OpenRLHF's /get_reward, /health, /metrics (MetaRM@k
     with --meta-rm)."""
     from ..backends import MissingExtra
-    from . import require_extra, run
+    from ..serve import require_extra, run
 
     try:
         require_extra()
@@ -50,7 +50,7 @@ def serve(
     meta_rm = load_meta_rm(meta_rm_path, config.k_meta)  # once, before the judge: a wrong dir fails fast
     if backend_cfg.upstream_timeout is None:  # an attempt need not outlive its call
         backend_cfg = checked(dataclasses.replace, backend_cfg, upstream_timeout=config.timeout_s)
-    grm = cli_common.build_grm(backend_cfg, config.judge)
+    grm = common.build_grm(backend_cfg, config.judge)
     meta = "" if meta_rm is None else f", MetaRM@k with {meta_rm_path} (k_meta={config.meta_default(config.k)})"
     guard = ", bearer token required" if config.auth_token else ""
     err.print(

@@ -1,0 +1,5 @@
+"""`python -m rewardscale.cli ...` is `rewardscale ...`."""
+
+from . import main
+
+main()
