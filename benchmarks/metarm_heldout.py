@@ -252,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     import torch
 
     from rewardscale.metarm.model import MetaRM
-    from rewardscale.metarm.train import MetaRMOptions, train_metarm
+    from rewardscale.metarm.options import MetaRMOptions
+    from rewardscale.metarm.train import train_metarm
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -223,3 +223,30 @@ def test_a_field_two_configs_share_must_be_told_apart():
     config_flags(exclude=("BackendConfig.threads",), decls={"BackendConfig.lora": ("--sampler-lora",)})(command)
     with pytest.raises(TypeError, match="takes no TrainOptions"):
         config_flags(defaults=(TrainOptions(),))(lambda *, judge_cfg: None)
+
+
+def test_train_metarm_flags_come_from_metarm_options(monkeypatch, tmp_path):
+    import rewardscale.metarm.data as metarm_data
+    import rewardscale.metarm.train as metarm_train
+    from rewardscale.metarm.options import MetaRMOptions
+
+    opts = options("train", "metarm")
+    d = MetaRMOptions()
+    assert (opts["--lr"].default, opts["--epochs"].default, opts["--batch-size"].default) == (5e-5, 4.0, 16)
+    assert opts["--max-length"].default == d.max_length and "--no-bf16" in opts["--bf16"].secondary_opts
+    seen = []
+
+    def stop(rows, out, opts, data_stats):
+        seen.append(opts)
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(metarm_data, "read_rows", lambda paths, budget_chars: ([], metarm_data.RowStats()))
+    monkeypatch.setattr(metarm_train, "train_metarm", stop)
+    args = ["train", "metarm", "-s", str(tmp_path / "s.jsonl"), "-o", str(tmp_path / "m"), "--lr", "1e-4"]
+    result = CliRunner().invoke(cli.app, [*args, "--max-length", "64", "--no-bf16", "--val-fraction", "0.5"])
+    assert result.exit_code == 3, result.output
+    (got,) = seen
+    assert (got.learning_rate, got.max_length, got.bf16, got.val_fraction) == (1e-4, 64, False, 0.5)
+    assert got.budget_chars == 64 * 4 and got.batch_size == d.batch_size  # ~4 characters per token
+    result = CliRunner().invoke(cli.app, [*args, "--val-fraction", "0.95"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "--val-fraction" in result.output

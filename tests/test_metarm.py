@@ -274,7 +274,8 @@ def trained(tmp_path_factory):
     import torch
 
     from rewardscale.metarm.data import read_rows as rr
-    from rewardscale.metarm.train import MetaRMOptions, train_metarm
+    from rewardscale.metarm.options import MetaRMOptions
+    from rewardscale.metarm.train import train_metarm
 
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("metarm")
@@ -308,7 +309,8 @@ def test_train_save_load_score(trained):
 
 def test_one_class_training_data_is_refused(tmp_path):
     pytest.importorskip("torch")
-    from rewardscale.metarm.train import MetaRMOptions, train_metarm
+    from rewardscale.metarm.options import MetaRMOptions
+    from rewardscale.metarm.train import train_metarm
 
     rows, _ = read_rows(
         write_jsonl(tmp_path / "s.jsonl", [bench_row(i, [True, False], [judgment(0, (9, 1))]) for i in range(3)])

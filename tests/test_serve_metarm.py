@@ -29,7 +29,8 @@ def meta_dir(tmp_path_factory) -> Path:
     import torch
 
     from rewardscale.metarm.data import read_rows
-    from rewardscale.metarm.train import MetaRMOptions, train_metarm
+    from rewardscale.metarm.options import MetaRMOptions
+    from rewardscale.metarm.train import train_metarm
 
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("serve_metarm")

@@ -1,9 +1,9 @@
 """The command-line flags of the configs, declared once: derived from the fields of `JudgeConfig`,
-`BackendConfig`, the server's `ServerConfig` and training's `TrainOptions` (their types, defaults
+`BackendConfig`, the server's `ServerConfig` and training's `TrainOptions` and `MetaRMOptions` (their types, defaults
 and `metadata["help"]`, TRL's habit).
 
 A command takes `backend_cfg: BackendConfig`, `judge_cfg: JudgeConfig`, `server_cfg:
-ServerConfig` and/or `train_cfg: TrainOptions` and is decorated with `@config_flags()`: the
+ServerConfig`, `train_cfg: TrainOptions` and/or `metarm_cfg: MetaRMOptions` and is decorated with `@config_flags()`: the
 decorator adds one typer option per config field to the signature typer reads (backend, judge and
 training flags in the help panels *Backend*, *Judge* and *Training*), and calls the function with
 the configs built and validated (a bad value exits 2 with the config's message). The function
@@ -30,6 +30,7 @@ import typer
 from typer.models import OptionInfo
 
 from ..config import BackendConfig, JudgeConfig
+from ..metarm.options import MetaRMOptions
 from ..serve.config import ServerConfig
 from ..train.common import TrainOptions
 from ..types import Sampling
@@ -42,6 +43,7 @@ class Flag:
 
     decls: tuple[str, ...] = ()
     min: float | None = None
+    max: float | None = None
     envvar: str | None = None
     metavar: str | None = None
 
@@ -86,14 +88,21 @@ FLAGS: dict[str, Flag] = {
     "lora_alpha": Flag(min=1),
     "lora_top_layers": Flag(min=1),
     "save_steps": Flag(min=1),
+    # MetaRMOptions
+    "MetaRMOptions.learning_rate": Flag(("--lr",)),
+    "MetaRMOptions.bf16": Flag(("--bf16/--no-bf16",)),
+    "max_length": Flag(min=32),
+    "val_fraction": Flag(min=0.0, max=0.9),
+    "patience": Flag(min=1),
 }
 # the server's flags stay in the command's own panel
-PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge", TrainOptions: "Training"}
+PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge", TrainOptions: "Training", MetaRMOptions: "Training"}
 CONFIG_PARAMS = {
     "backend_cfg": BackendConfig,
     "judge_cfg": JudgeConfig,
     "server_cfg": ServerConfig,
     "train_cfg": TrainOptions,
+    "metarm_cfg": MetaRMOptions,
 }
 
 
@@ -184,6 +193,7 @@ def _make(config, f: dataclasses.Field, hint, nested, decls, helps, base: Any) -
         *names,
         help=text,
         min=spec.min,
+        max=spec.max,
         envvar=spec.envvar,
         metavar=spec.metavar,
         rich_help_panel=PANELS.get(config),
@@ -214,7 +224,7 @@ def config_flags(
     defaults: Iterable[Any] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the flags of the configs its function takes (`backend_cfg`, `judge_cfg`,
-    `server_cfg`, `train_cfg`).
+    `server_cfg`, `train_cfg`, `metarm_cfg`).
 
     exclude: fields the command does not offer (it keeps the config's default, or sets the field
         itself, e.g. `train rft` picks the sampler's backend); a command's own flag of the same

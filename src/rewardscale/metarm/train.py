@@ -19,41 +19,16 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..bench.metrics import roc_auc
-from .data import DEFAULT_BUDGET_CHARS, MetaRMDataError, SampleRow
-from .model import DEFAULT_MAX_LENGTH, MetaRM, default_encoder, pick_device, require, write_marker
-
-
-@dataclass
-class MetaRMOptions:
-    """Training settings (defaults: MiniLM on a CPU in minutes)."""
-
-    model: str | None = None  # None: the default encoder (all-MiniLM-L6-v2 from PyPI)
-    epochs: float = 4.0
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    grad_accum: int = 1
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_length: int = DEFAULT_MAX_LENGTH
-    budget_chars: int = DEFAULT_BUDGET_CHARS
-    val_fraction: float = 0.2
-    patience: int = 2
-    seed: int = 0
-    threads: int | None = None
-    bf16: bool | None = None  # None: on CUDA when supported
-    max_steps: int = -1
-    progress: bool = True
-    keep_checkpoints: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from .data import MetaRMDataError, SampleRow
+from .model import MetaRM, default_encoder, pick_device, require, write_marker
+from .options import MetaRMOptions
 
 
 @dataclass
