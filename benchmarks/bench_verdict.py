@@ -13,6 +13,7 @@ so a run cut short still leaves its figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,7 +33,8 @@ class Timed:
     def __init__(self, backend):
         self.inner = backend
         self.model_id = backend.model_id
-        self.verdict_constraint = backend.verdict_constraint
+        # the engine's capabilities (slot groups included, as users get them); no generate_each here
+        self.capabilities = dataclasses.replace(backend.capabilities, reports_each=False)
         self.generate_s = self.force_s = self.expected_s = 0.0
         self.forced_calls = self.expected_calls = 0
         self._unforced: set[str] = set()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rewardscale import GRM
-from rewardscale.backends.base import GenerationRequest
+from rewardscale.backends.base import Capabilities, GenerationRequest
 from rewardscale.bench import load, run_bench
 from rewardscale.bench.cost import Timing
 from rewardscale.bench.run import timed_sampling
@@ -42,7 +42,7 @@ def rambler(shown, seed, i):
 class VerdictFake(FakeBackend):
     """Forces each verdict (scores = shown lengths) at `VERDICT_TOKENS` tokens per verdict."""
 
-    verdict_constraint = "grammar"
+    capabilities = Capabilities(verdicts=True, verdict_constraint="grammar")
     VERDICT_TOKENS = 3
 
     def complete_verdicts(self, requests, sampling):

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from rewardscale import GRM, RewardscaleError, Sampling, cli, config, models
 from rewardscale.backends import BackendError
+from rewardscale.backends.base import Capabilities
 from rewardscale.backends.openai_http import OpenAIBackend
 from rewardscale.cli import common as cli_common
 from rewardscale.config import BackendConfig, ConfigError, JudgeConfig, build_backend
@@ -22,13 +23,13 @@ from .fakes import FakeBackend
 class GrammarFake(FakeBackend):
     """A fake judge that decodes under a grammar (constrained format)."""
 
-    grammar_generation = True
+    capabilities = Capabilities(constrained_generation=True)
 
 
 class GrammarVerdictFake(GrammarFake):
     """... and that can decode a constrained verdict (forced verdicts, expected scores)."""
 
-    verdict_constraint = "grammar"
+    capabilities = Capabilities(constrained_generation=True, verdicts=True, verdict_constraint="grammar")
 
     def complete_verdicts(self, requests, sampling):
         return [VerdictCompletion("5}" if r.n == 1 else ", ".join(["5"] * r.n) + "}", "stop") for r in requests]

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardscale import GRM, Sampling, Status
-from rewardscale.backends.base import BackendError, GenerationRequest
+from rewardscale.backends.base import BackendError, Capabilities, GenerationRequest
 from rewardscale.backends.llamacpp import LlamaCppBackend
 from rewardscale.backends.openai_http import OpenAIBackend
 from rewardscale.store import SampleStore, prompt_hash, sample_key
@@ -105,7 +105,7 @@ def test_verdict_grammar_is_unchanged_and_matches_its_regex():
 class GrammarFake(FakeBackend):
     """A fake judge that decodes under a grammar (it records the requests' grammars)."""
 
-    grammar_generation = True
+    capabilities = Capabilities(constrained_generation=True)
 
 
 def test_grm_puts_the_format_grammar_on_every_generation_request_and_retry():
@@ -138,7 +138,7 @@ def test_constrain_format_needs_a_backend_that_generates_under_a_grammar():
     from rewardscale.backends.transformers_hf import TransformersBackend
 
     assert not can_constrain_format(TransformersBackend.__new__(TransformersBackend))
-    assert can_constrain_format(LlamaCppBackend.__new__(LlamaCppBackend))
+    assert can_constrain_format(LlamaCppBackend.on_engine(None, parallel=4, model_id="m"))
     for c in ("grammar", "vllm", "sglang"):
         assert can_constrain_format(OpenAIBackend("http://x/v1", "m", verdict_constraint=c))
 

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardscale import GRM, Request
+from rewardscale.backends.base import Capabilities
 from rewardscale.batch import InputError, read_requests, write_jsonl_atomic
 from rewardscale.store import SampleStore
 
@@ -187,6 +188,8 @@ class StreamingBackend(FakeBackend):
     """Reports each request as it finishes (`generate_each`, like the openai backend) and dies
     (like a killed process) after `after` requests."""
 
+    capabilities = Capabilities(reports_each=True)
+
     def __init__(self, after: int | None = None):
         super().__init__(seeded_judge)
         self.after = after
@@ -257,7 +260,7 @@ def test_the_store_is_a_backend_the_judge_cannot_tell_apart(tmp_path):
     plain = GRM(FakeBackend(seeded_judge)).score_batch(REQUESTS[:3], k=4)
     assert [r.to_dict() for r in grm.score_batch(REQUESTS[:3], k=4)] == [r.to_dict() for r in plain]
     stored = StoredBackend(backend, store)
-    assert (stored.model_id, stored.thread_safe, stored.parallel) == ("fake", False, None)
+    assert (stored.model_id, stored.capabilities.thread_safe, stored.capabilities.slots) == ("fake", False, None)
     assert not can_force(stored) and not can_constrain_format(stored)  # the engine's capabilities, no more
     with pytest.raises(ConfigError, match="force_verdict"):
         GRM(stored, force_verdict=True)

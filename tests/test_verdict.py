@@ -6,7 +6,7 @@ import re
 import pytest
 
 from rewardscale import GRM, Status
-from rewardscale.backends.base import GenerationRequest
+from rewardscale.backends.base import Capabilities, GenerationRequest
 from rewardscale.types import Judgment, Request, SampleSpec
 from rewardscale.verdict import (
     VERDICT_PREFIX,
@@ -33,7 +33,7 @@ class ForcingFake(FakeBackend):
     """A fake judge that can also complete verdicts: each forced score is the shown response's
     length (capped to 1..10), with logprobs that put `spread` of the mass one point lower."""
 
-    verdict_constraint = "grammar"
+    capabilities = Capabilities(verdicts=True, verdict_constraint="grammar")
 
     def __init__(self, judge=None, spread: float = 0.0, **kw):
         super().__init__(judge, **kw)
@@ -263,7 +263,7 @@ def test_forcing_on_a_slotted_backend_draws_slot_sized_groups_with_the_same_resu
     plain = ForcingFake(rambler, finish_reason="length")
     everything = GRM(plain, force_verdict=True).score_batch(requests, k=2)
     slotted = ForcingFake(rambler, finish_reason="length")
-    slotted.parallel = 4
+    slotted.capabilities = Capabilities(verdicts=True, verdict_constraint="grammar", slots=4)
     grouped = GRM(slotted, force_verdict=True).score_batch(requests, k=2)
     assert len(plain.calls) == 1 and [len(c) for c in slotted.calls] == [4, 4, 2]  # 2 requests x 2 orders
     assert [len(c) for c in slotted.verdict_calls] == [4, 4, 2]

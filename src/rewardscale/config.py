@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import models
-from .backends import BACKENDS, Backend, make_backend
+from .backends import BACKENDS, Backend, capabilities_of, make_backend
 from .errors import RewardscaleError
 from .types import Sampling
 from .verdict import VERDICT_CONSTRAINTS, can_constrain_format, can_force
@@ -135,9 +135,8 @@ class JudgeConfig:
 
 
 def _name(backend: object) -> str:
-    kind = type(backend).__name__
-    constraint = getattr(backend, "verdict_constraint", None)
-    return f"{kind} (verdict_constraint {constraint})" if constraint is not None else kind
+    """The backend as an error message names it: its class and how it constrains verdicts."""
+    return f"{type(backend).__name__} (verdict_constraint {capabilities_of(backend).verdict_constraint})"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from . import plan as planning
-from .backends.base import Backend, Completion, GenerationRequest
+from .backends.base import Backend, Completion, GenerationRequest, capabilities_of
 from .config import JudgeConfig
 from .store import SampleStore
 from .stored import StoredBackend
@@ -237,8 +237,8 @@ class GRM:
         in the engine's slots: when verdicts are forced or re-decoded on a backend with a fixed
         number of slots (llama.cpp `parallel`), each group holds at most that many samples
         (at least one request). Otherwise one group: everything batched together."""
-        slots = getattr(self.backend, "parallel", None)
-        if not self.config.needs_verdict_pass or not isinstance(slots, int) or slots < 1:
+        slots = capabilities_of(self.backend).slots
+        if not self.config.needs_verdict_pass or not slots or slots < 1:
             return [(0, n_requests)]
         per = max(1, slots // max(1, k))
         return [(lo, min(n_requests, lo + per)) for lo in range(0, n_requests, per)]

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .backends.base import Backend, BackendError, Completion, GenerationRequest, failed
+from .backends.base import Backend, BackendError, Capabilities, Completion, GenerationRequest, capabilities_of, failed
 from .errors import RewardscaleError
 from .store import JobWriter, SampleStore, prompt_hash, sample_key, topup_seed, verdict_key
 from .types import Sampling
@@ -99,8 +99,7 @@ def stored_generate(
             if progress:
                 progress(len(comps))
 
-    each = getattr(backend, "generate_each", None)
-    if todo and each is not None:
+    if todo and capabilities_of(backend).reports_each:
         # one backend call for every missing job; each is committed (by the writer) as it finishes
         writer = JobWriter(store, model)
 
@@ -109,7 +108,7 @@ def stored_generate(
             writer.put(p.phash, p.job.seed, [(m, p.keys[m], c) for m, c in zip(p.missing, comps)])
 
         try:
-            generated = each([missing_job(p) for _, p in todo], sampling, done)
+            generated = backend.generate_each([missing_job(p) for _, p in todo], sampling, done)  # type: ignore[attr-defined]
         finally:
             writer.close()  # everything generated is durable before any of it is used
         for (ji, _), comps in zip(todo, generated):
@@ -159,8 +158,8 @@ def stored_verdicts(
 
 
 def _width(backend: object, workers: int | None) -> int:
-    """Backend calls in flight at once: as many as the backend decodes together."""
-    return workers or getattr(backend, "parallel", None) or getattr(backend, "concurrency", None) or 8
+    """Backend calls in flight at once: as many as the backend serves together."""
+    return workers or capabilities_of(backend).concurrency or 8
 
 
 def _in_pool(todo: Sequence[tuple], fn: Callable, width: int):
@@ -220,25 +219,15 @@ class StoredBackend:
         return getattr(self._engine, "model_id", type(self._engine).__name__)
 
     @property
-    def thread_safe(self) -> bool:
-        return bool(getattr(self.backend, "thread_safe", False))
-
-    @property
-    def parallel(self) -> int | None:
-        return getattr(self.backend, "parallel", None)
-
-    @property
-    def grammar_generation(self) -> bool:
-        return self.stored_only or bool(getattr(self.backend, "grammar_generation", False))
-
-    @property
-    def verdict_constraint(self) -> str:
-        """The engine's; "none" when it decodes no verdicts (so `verdict.can_force` says no)."""
+    def capabilities(self) -> Capabilities:
+        """The engine's, but generation is one job at a time (the store commits each as it
+        finishes, `generate_each` or not). Stored only: it reads constrained samples and verdicts
+        as any other, and decodes nothing in slots."""
         if self.stored_only:
-            return "grammar"
-        if not isinstance(self.backend, VerdictBackend):
-            return "none"
-        return getattr(self.backend, "verdict_constraint", "grammar")
+            return Capabilities(constrained_generation=True, verdicts=True, verdict_constraint="grammar")
+        caps = capabilities_of(self.backend)
+        verdicts = caps.verdicts and isinstance(self.backend, VerdictBackend)
+        return replace(caps, verdicts=verdicts, reports_each=False)
 
     def generate(
         self,

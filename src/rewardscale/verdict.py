@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from .backends.base import capabilities_of
 from .types import Message, Sampling
 
 VERDICT_PREFIX = "Scores: \\boxed{"
@@ -135,13 +136,14 @@ class VerdictBackend(Protocol):
 
 
 def can_force(backend: object) -> bool:
-    """Whether `backend` can decode a constrained verdict (and is configured to)."""
-    return isinstance(backend, VerdictBackend) and getattr(backend, "verdict_constraint", "grammar") != "none"
+    """Whether `backend` can decode a constrained verdict (and is configured to): its
+    capabilities say `verdicts` and it has `complete_verdicts`."""
+    return capabilities_of(backend).verdicts and isinstance(backend, VerdictBackend)
 
 
 def can_constrain_format(backend: object) -> bool:
     """Whether `backend` decodes a whole generation under `GenerationRequest.grammar`."""
-    return bool(getattr(backend, "grammar_generation", False))
+    return capabilities_of(backend).constrained_generation
 
 
 def parse_logprobs(content: Sequence[dict] | None) -> tuple[TokenLogprobs, ...] | None:

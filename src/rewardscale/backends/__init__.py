@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Backend, BackendError, Completion, GenerationRequest, MissingExtra
+from .base import Backend, BackendError, Capabilities, Completion, GenerationRequest, MissingExtra, capabilities_of
 
 BACKENDS = ("llamacpp", "openai", "transformers")
 
-__all__ = ["BACKENDS", "Backend", "BackendError", "Completion", "GenerationRequest", "MissingExtra", "make_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendError",
+    "Capabilities",
+    "Completion",
+    "GenerationRequest",
+    "MissingExtra",
+    "capabilities_of",
+    "make_backend",
+]
 
 
 def make_backend(name: str, **options) -> Backend:

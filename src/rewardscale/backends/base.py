@@ -25,9 +25,42 @@ class MissingExtra(RewardscaleError, ImportError):
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond plain sampling, declared once (`Backend.capabilities`) and read
+    by `JudgeConfig.check`, the GRM, the store and the server instead of probing attributes.
+
+    constrained_generation: honours `GenerationRequest.grammar` (a whole generation under GBNF).
+    verdicts: decodes constrained verdict continuations (`complete_verdicts`: forced verdicts,
+        expected-score re-decodes); `verdict_constraint` says how ("grammar", "vllm", "sglang").
+    slots: a fixed number of sequences it decodes together (llama.cpp `parallel`; None: no such
+        number); the GRM groups samples by it so that a verdict pass finds them in their slots.
+    concurrency: calls worth keeping in flight at once (the store's thread pool; None: 8).
+    thread_safe: may be called from several threads at once (the server then runs batches side
+        by side).
+    reports_each: has `generate_each` (reports each job as it finishes, for the store's writer).
+    """
+
+    constrained_generation: bool = False
+    verdicts: bool = False
+    verdict_constraint: str = "none"
+    slots: int | None = None
+    concurrency: int | None = None
+    thread_safe: bool = False
+    reports_each: bool = False
+
+
+def capabilities_of(backend: object) -> Capabilities:
+    """`backend.capabilities`, or none beyond plain sampling for a backend that declares nothing
+    (a user's own minimal `Backend`)."""
+    caps = getattr(backend, "capabilities", None)
+    return caps if isinstance(caps, Capabilities) else Capabilities()
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One prompt (chat messages) to complete `n` times, drawn with `seed`; with `grammar` (GBNF),
-    every completion follows it (only backends with `grammar_generation` honour it)."""
+    every completion follows it (only backends whose capabilities say `constrained_generation`
+    honour it)."""
 
     messages: tuple[Message, ...]
     n: int
@@ -54,7 +87,8 @@ class Backend(Protocol):
 
     `generate` returns, for each request, exactly `request.n` completions, in order. A failure that
     affects one request only is reported as `Completion(error=...)`; a failure of the whole engine
-    raises BackendError.
+    raises BackendError. A backend declares what it can do beyond that in a `capabilities`
+    attribute (`Capabilities`; optional: `capabilities_of` reads none for a backend without it).
     """
 
     model_id: str

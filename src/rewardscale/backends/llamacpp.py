@@ -22,7 +22,7 @@ from .. import models
 from ..types import Sampling
 from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar
 from . import engine_info
-from .base import BackendError, Completion, GenerationRequest, MissingExtra, Progress, failed
+from .base import BackendError, Capabilities, Completion, GenerationRequest, MissingExtra, Progress, failed
 
 log = logging.getLogger("rewardscale.llamacpp")
 
@@ -123,9 +123,18 @@ class LlamaCppBackend:
             return failed(req.n, f"llama.cpp returned {len(completions)} completions, asked for {req.n}")
         return completions
 
-    thread_safe = True  # the engine is a server: calls from several threads share its slots
-    verdict_constraint = "grammar"  # GBNF: forced verdicts are available (rewardscale.verdict)
-    grammar_generation = True  # GenerationRequest.grammar is honoured (constrained full output)
+    @property
+    def capabilities(self) -> Capabilities:
+        """GBNF for whole generations and verdicts; `parallel` slots; the engine is a server, so
+        calls from several threads share its slots."""
+        return Capabilities(
+            constrained_generation=True,
+            verdicts=True,
+            verdict_constraint="grammar",
+            slots=self.parallel,
+            concurrency=self.parallel,
+            thread_safe=True,
+        )
 
     def _verdict(self, req: VerdictRequest, sampling: Sampling) -> VerdictCompletion:
         body: dict[str, Any] = {

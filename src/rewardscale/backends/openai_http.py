@@ -42,7 +42,16 @@ from ..verdict import (
     verdict_grammar,
     verdict_regex,
 )
-from .base import BackendError, Completion, Deadline, GenerationRequest, Progress, current_deadline, failed
+from .base import (
+    BackendError,
+    Capabilities,
+    Completion,
+    Deadline,
+    GenerationRequest,
+    Progress,
+    current_deadline,
+    failed,
+)
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 CANCELLED = "cancelled: the caller's deadline passed before the judge answered"
@@ -197,8 +206,20 @@ class OpenAIBackend:
         # How this server constrains a forced verdict; "none": it cannot (GRM retries instead).
         self.verdict_constraint = verdict_constraint
 
-    # each call runs its own event loop and HTTP client: the server may run batches side by side
-    thread_safe = True
+    @property
+    def capabilities(self) -> Capabilities:
+        """Constrained generations and verdicts as the server spells them (none with
+        `verdict_constraint` "none"); `concurrency` requests in flight; each call runs its own
+        event loop and HTTP client, so the server may run batches side by side."""
+        constrained = self.verdict_constraint != "none"
+        return Capabilities(
+            constrained_generation=constrained,
+            verdicts=constrained,
+            verdict_constraint=self.verdict_constraint,
+            concurrency=self.concurrency,
+            thread_safe=True,
+            reports_each=True,
+        )
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -301,11 +322,6 @@ class OpenAIBackend:
                 text = (c.get("message") or {}).get("content") or ""
                 out.append(Completion(text=text, finish_reason=c.get("finish_reason"), tokens=usage))
         return out
-
-    @property
-    def grammar_generation(self) -> bool:
-        """Whether a whole generation can be constrained by a grammar (any constraint but none)."""
-        return self.verdict_constraint != "none"
 
     def _grammar_fields(self, grammar: str) -> dict[str, Any]:
         """The request fields that constrain a whole generation by a GBNF grammar, in this

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from ..types import Sampling
-from .base import BackendError, Completion, GenerationRequest, MissingExtra, Progress
+from .base import BackendError, Capabilities, Completion, GenerationRequest, MissingExtra, Progress
 
 
 class TransformersBackend:
     """`model.generate` with `num_return_sequences=n` per prompt (the prompt is encoded once)."""
+
+    capabilities = Capabilities()  # plain sampling: no grammar, no verdict continuation
 
     def __init__(
         self,

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
-from ..backends.base import BackendError, Deadline, deadline
+from ..backends.base import BackendError, Deadline, capabilities_of, deadline
 from ..errors import RewardscaleError
 from ..grm import GRM, SampleScorer
 from ..types import Judgment, Request, Reward, Status
@@ -168,7 +168,7 @@ class DynamicBatcher:
         self.max_queue = max_queue
         self.metrics = metrics or Metrics()
         self.meta_rm = None if meta_rm is None else TimedScorer(meta_rm, self.metrics)
-        safe = getattr(grm.backend, "thread_safe", False) and meta_rm is None
+        safe = capabilities_of(grm.backend).thread_safe and meta_rm is None
         self.workers = workers if safe else 1
         self.outcomes = Outcomes()
         self._queue: deque[_Item] = deque()
