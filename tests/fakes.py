@@ -19,7 +19,9 @@ def shown_responses(req: GenerationRequest) -> list[str]:
 class FakeBackend:
     """A judge scripted by a function of (shown responses, seed, completion index) -> text.
 
-    Records every GenerationRequest, so tests can check batching, n and seeds.
+    Records every GenerationRequest of a sample, so tests can check batching, n and seeds; a call
+    of verdict requests (`GenerationRequest.verdict`) goes to `verdicts`, which a fake that
+    declares the `verdicts` capability defines.
     """
 
     model_id = "fake"
@@ -30,6 +32,9 @@ class FakeBackend:
         self.calls: list[list[GenerationRequest]] = []
 
     def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling, progress=None):
+        if requests and all(r.verdict is not None for r in requests):
+            return [[c] for c in self.verdicts(list(requests), sampling)]
+        assert all(r.verdict is None for r in requests), "samples and verdicts come in separate calls"
         self.calls.append(list(requests))
         out = []
         for req in requests:
@@ -40,6 +45,9 @@ class FakeBackend:
             if progress:
                 progress(req.n)
         return out
+
+    def verdicts(self, requests: list[GenerationRequest], sampling: Sampling) -> list[Completion]:
+        raise AssertionError("this fake decodes no verdicts (it declares no such capability)")
 
     def close(self) -> None:
         pass

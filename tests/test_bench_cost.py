@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from rewardscale import GRM
-from rewardscale.backends.base import Capabilities, GenerationRequest
+from rewardscale.backends.base import Capabilities, Completion, GenerationRequest
 from rewardscale.bench import load, run_bench
 from rewardscale.bench.cost import Timing
 from rewardscale.bench.run import timed_sampling
 from rewardscale.bench.runner import BenchData, evaluate
 from rewardscale.grm import with_q
 from rewardscale.store import SampleStore
-from rewardscale.verdict import VERDICT_PREFIX, VerdictCompletion
+from rewardscale.verdict import VERDICT_PREFIX
 
 from .fakes import FakeBackend, length_judge, shown_responses
 
@@ -45,13 +45,13 @@ class VerdictFake(FakeBackend):
     capabilities = Capabilities(verdicts=True, verdict_constraint="grammar")
     VERDICT_TOKENS = 3
 
-    def complete_verdicts(self, requests, sampling):
+    def verdicts(self, requests, sampling):
         out = []
         for r in requests:
             assert r.prefix.endswith(VERDICT_PREFIX)
             shown = shown_responses(GenerationRequest(r.messages, 1, r.seed))
             text = ", ".join(str(max(1, min(10, len(s)))) for s in shown) + "}"
-            out.append(VerdictCompletion(text, "stop", tokens=self.VERDICT_TOKENS))
+            out.append(Completion(text, "stop", tokens=self.VERDICT_TOKENS))
         return out
 
 
@@ -163,7 +163,7 @@ def test_an_old_store_gets_verdict_token_counts(tmp_path):
     db.commit()
     db.close()
     store = SampleStore(path)
-    store.put_verdict("m", "new", VerdictCompletion("3}", "stop", tokens=2))
+    store.put_verdict("m", "new", Completion("3}", "stop", tokens=2))
     got = store.get_verdicts(["old", "new"])
     assert (got["old"].tokens, got["new"].tokens) == (0, 2)
     assert store.stats.generated_tokens == 2

@@ -45,7 +45,7 @@ def test_the_store_passes_the_engines_capabilities_through(tmp_path):
     store = SampleStore(tmp_path / "s.sqlite")
     try:
         caps = StoredBackend(engine, store).capabilities
-        assert caps == engine.capabilities  # no verdicts: the fake has no complete_verdicts
+        assert caps == engine.capabilities
         reader = StoredBackend(None, store, model_id="fake").capabilities
         assert reader.verdicts and reader.constrained_generation and not reader.thread_safe
     finally:

@@ -11,11 +11,10 @@ from typer.testing import CliRunner
 
 from rewardscale import GRM, RewardscaleError, Sampling, cli, config, models
 from rewardscale.backends import BackendError
-from rewardscale.backends.base import Capabilities
+from rewardscale.backends.base import Capabilities, Completion
 from rewardscale.backends.openai_http import OpenAIBackend
 from rewardscale.cli import common as cli_common
 from rewardscale.config import BackendConfig, ConfigError, JudgeConfig, build_backend
-from rewardscale.verdict import VerdictCompletion
 
 from .fakes import FakeBackend
 
@@ -31,8 +30,8 @@ class GrammarVerdictFake(GrammarFake):
 
     capabilities = Capabilities(constrained_generation=True, verdicts=True, verdict_constraint="grammar")
 
-    def complete_verdicts(self, requests, sampling):
-        return [VerdictCompletion("5}" if r.n == 1 else ", ".join(["5"] * r.n) + "}", "stop") for r in requests]
+    def verdicts(self, requests, sampling):
+        return [Completion("5}" if r.verdict == 1 else ", ".join(["5"] * r.verdict) + "}", "stop") for r in requests]
 
 
 def test_defaults_reproduce_the_paper():

@@ -6,12 +6,11 @@ import re
 import pytest
 
 from rewardscale import GRM, Status
-from rewardscale.backends.base import Capabilities, GenerationRequest
+from rewardscale.backends.base import Capabilities, Completion, GenerationRequest
 from rewardscale.types import Judgment, Request, SampleSpec
 from rewardscale.verdict import (
     VERDICT_PREFIX,
     TokenLogprobs,
-    VerdictCompletion,
     can_force,
     expected_scores,
     forcing_prefix,
@@ -42,10 +41,11 @@ class ForcingFake(FakeBackend):
         self.samplings = []
 
     def generate(self, requests, sampling, progress=None):
-        self.samplings.append(sampling)
+        if not any(r.verdict is not None for r in requests):
+            self.samplings.append(sampling)
         return super().generate(requests, sampling, progress)
 
-    def complete_verdicts(self, requests, sampling):
+    def verdicts(self, requests, sampling):
         self.verdict_calls.append(list(requests))
         out = []
         for r in requests:
@@ -59,7 +59,7 @@ class ForcingFake(FakeBackend):
                 lps.append(tok("}" if k == len(scores) - 1 else ",", {"}" if k == len(scores) - 1 else ",": 1.0}))
             text = ", ".join(map(str, scores)) + "}"
             logprobs = tuple(lps) if r.top_logprobs else None
-            out.append(VerdictCompletion(text=text, finish_reason="stop", logprobs=logprobs))
+            out.append(Completion(text=text, finish_reason="stop", logprobs=logprobs))
         return out
 
 

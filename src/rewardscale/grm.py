@@ -17,13 +17,7 @@ from .store import SampleStore
 from .stored import StoredBackend
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
-from .verdict import (
-    VerdictCompletion,
-    VerdictRequest,
-    expected_scores,
-    forcing_prefix,
-    format_grammar,
-)
+from .verdict import expected_scores, forcing_prefix, format_grammar
 from .vote import k_meta_at, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
@@ -277,10 +271,11 @@ class GRM:
         self, requests: Sequence[Request], judged: list[tuple[_Pending, Judgment, GenerationRequest]]
     ) -> list[tuple[_Pending, Judgment, GenerationRequest]]:
         """Force a verdict on samples without one (when forcing), and decode every valid sample's
-        verdict again with logprobs (expected mode), in one batched backend call."""
+        verdict again with logprobs (expected mode), in one batched backend call: the same
+        `generate` as the samples', with verdict requests (`GenerationRequest.verdict`)."""
         expected = self.score_mode == "expected"
         todo: list[int] = []
-        vreqs: list[VerdictRequest] = []
+        vreqs: list[GenerationRequest] = []
         for idx, (p, j, job) in enumerate(judged):
             if j.status is Status.BACKEND_ERROR:
                 continue
@@ -293,10 +288,11 @@ class GRM:
             n = requests[p.request].n
             seed = retry_seed(p.spec, 1000 + p.attempt)
             todo.append(idx)
-            vreqs.append(VerdictRequest(job.messages, prefix, n, seed, top_logprobs=TOP_LOGPROBS if expected else 0))
+            logprobs = TOP_LOGPROBS if expected else 0
+            vreqs.append(GenerationRequest(job.messages, 1, seed, prefix=prefix, verdict=n, top_logprobs=logprobs))
         if not vreqs:
             return judged
-        results = self.backend.complete_verdicts(vreqs, self.sampling)  # type: ignore[attr-defined]
+        results = [comps[0] for comps in self.backend.generate(vreqs, self.sampling)]
         out = list(judged)
         for idx, vreq, res in zip(todo, vreqs, results):
             p, j, job = judged[idx]
@@ -304,7 +300,7 @@ class GRM:
         return out
 
     def _with_verdict(
-        self, request: Request, p: _Pending, j: Judgment, vreq: VerdictRequest, res: VerdictCompletion
+        self, request: Request, p: _Pending, j: Judgment, vreq: GenerationRequest, res: Completion
     ) -> Judgment:
         """Fold a constrained verdict into a judgment: FORCED scores for a sample that had none;
         expected scores (original order) from the verdict's logprobs in expected mode."""
@@ -314,7 +310,7 @@ class GRM:
         if j.valid:
             exp = expected_scores(res.logprobs or (), request.n)
             return replace(j, expected=None if exp is None else p.spec.to_original(exp))
-        text = vreq.prefix + res.text
+        text = (vreq.prefix or "") + res.text
         parsed = parse(text, request.n, "stop")
         if parsed.scores is None:
             return replace(j, note=f"{j.note}; forced verdict unreadable: {res.text[:40]!r}")

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .backends.base import Completion
+from .backends.base import Completion, GenerationRequest, TokenLogprobs
 from .errors import RewardscaleError
 from .plan import derive_seed
 from .redact import redact_argv
 from .types import Sampling
-from .verdict import TokenLogprobs, VerdictCompletion, VerdictRequest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -89,14 +88,16 @@ def sample_key(phash: str, seed: int, index: int) -> str:
     return hashlib.sha256(f"{phash}:{seed}:{index}".encode()).hexdigest()
 
 
-def verdict_key(model: str, req: VerdictRequest, sampling: Sampling) -> str:
-    """The store key of a constrained verdict continuation. Only temperature and top_p of the
-    sampling matter (a verdict's token limit is fixed by n), so a critique budget does not change it."""
+def verdict_key(model: str, req: GenerationRequest, sampling: Sampling) -> str:
+    """The store key of a constrained verdict continuation (`req.verdict` set). Only temperature
+    and top_p of the sampling matter (a verdict's token limit is fixed by its responses), so a
+    critique budget does not change it. The same content as when verdicts had a request type of
+    their own (n: the responses), so stores written then answer now."""
     content = {
         "model": model,
         "messages": [dict(m) for m in req.messages],
         "prefix": req.prefix,
-        "n": req.n,
+        "n": req.verdict,
         "seed": req.seed,
         "top_logprobs": req.top_logprobs,
         "temperature": sampling.temperature,
@@ -255,11 +256,11 @@ class SampleStore:
             self._db.commit()
 
     @_clear_errors
-    def get_verdicts(self, keys: Sequence[str]) -> dict[str, VerdictCompletion]:
+    def get_verdicts(self, keys: Sequence[str]) -> dict[str, Completion]:
         """The stored verdict continuations among `keys`."""
         rows = self._rows_by_key("SELECT key, text, finish_reason, logprobs, tokens FROM verdicts", keys)
         return {
-            key: VerdictCompletion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps), tokens=tokens)
+            key: Completion(text=text, finish_reason=finish, logprobs=_logprobs_from_json(lps), tokens=tokens)
             for key, text, finish, lps, tokens in rows
         }
 
@@ -274,7 +275,7 @@ class SampleStore:
         return out
 
     @_clear_errors
-    def put_verdict(self, model: str, key: str, vc: VerdictCompletion) -> None:
+    def put_verdict(self, model: str, key: str, vc: Completion) -> None:
         """Commit one verdict continuation (failed ones are not stored: they are tried again)."""
         if vc.error is not None:
             return

@@ -19,8 +19,9 @@ A job that is only partly stored (e.g. k grew since the last run) is topped up w
 completions drawn with a seed derived from the job's seed and the first missing index, so the
 new completions are fresh draws, not repeats of stored ones.
 
-Forced verdicts and the expected-mode verdict re-decodes (`rewardscale.verdict`) are stored the same
-way in their own table (`stored_verdicts`), keyed by (model, messages, the sample's text up to the
+Forced verdicts and the expected-mode verdict re-decodes (`rewardscale.verdict`; requests with
+`GenerationRequest.verdict`, in the same `generate` call) are stored the same way in their own
+table (`stored_verdicts`), keyed by (model, messages, the sample's text up to the
 verdict, n, seed, logprobs asked, temperature, top_p), so a forced run resumes without forcing again
 and a stored-only report reads its forced verdicts.
 """
@@ -37,7 +38,6 @@ from .backends.base import Backend, BackendError, Capabilities, Completion, Gene
 from .errors import RewardscaleError
 from .store import JobWriter, SampleStore, prompt_hash, sample_key, topup_seed, verdict_key
 from .types import Sampling
-from .verdict import VerdictBackend, VerdictCompletion, VerdictRequest
 
 
 @dataclass
@@ -133,28 +133,32 @@ def stored_generate(
 
 
 def stored_verdicts(
-    backend: object,
-    requests: Sequence[VerdictRequest],
+    backend: Backend,
+    requests: Sequence[GenerationRequest],
     sampling: Sampling,
     store: SampleStore,
     workers: int | None = None,
-) -> list[VerdictCompletion]:
-    """`backend.complete_verdicts(requests)`, served from the store where possible; each new
-    verdict is committed as soon as it is decoded (one request per backend call, many in flight)."""
+) -> list[Completion]:
+    """`backend.generate(requests)` for verdict requests (one completion each), served from the
+    store where possible; each new verdict is committed as soon as it is decoded (one request per
+    backend call, many in flight)."""
     model = getattr(backend, "model_id", type(backend).__name__)
     keys = [verdict_key(model, r, sampling) for r in requests]
     found = store.get_verdicts(keys)
-    results: list[VerdictCompletion | None] = [found.get(k) for k in keys]
+    results: list[Completion | None] = [found.get(k) for k in keys]
     todo = [(i, requests[i]) for i, r in enumerate(results) if r is None]
 
-    def run(i: int, req: VerdictRequest) -> tuple[int, VerdictCompletion]:
-        vc = backend.complete_verdicts([req], sampling)[0]  # type: ignore[attr-defined]
+    def run(i: int, req: GenerationRequest) -> tuple[int, Completion]:
+        try:
+            vc = backend.generate([req], sampling)[0][0]
+        except BackendError as e:  # the verdict fails alone; its sample keeps its text
+            vc = Completion("", "error", error=str(e))
         store.put_verdict(model, keys[i], vc)
         return i, vc
 
     for i, vc in _in_pool(todo, run, _width(backend, workers)):
         results[i] = vc
-    return [r or VerdictCompletion("", "error", error="no result") for r in results]
+    return [r or Completion("", "error", error="no result") for r in results]
 
 
 def _width(backend: object, workers: int | None) -> int:
@@ -184,17 +188,18 @@ class _Unstored:
         self.model_id = model_id
 
     def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling, progress=None) -> list:
-        raise NotStored(f"{len(requests)} prompt(s) not in the store")
-
-    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
-        """A verdict missing from the store leaves its sample as it was (e.g. truncated), marked."""
-        return [VerdictCompletion("", "error", error="not in the store") for _ in requests]
+        """A verdict missing from the store leaves its sample as it was (e.g. truncated), marked;
+        a missing sample raises NotStored."""
+        if any(r.verdict is None for r in requests):
+            raise NotStored(f"{len(requests)} prompt(s) not in the store")
+        return [[Completion("", "error", error="not in the store")] for _ in requests]
 
 
 class StoredBackend:
-    """A backend read through a sample store: `generate` and `complete_verdicts` answer from
-    `store` where it has the sample, ask `backend` for the rest and store it before returning
-    (`stored_generate`, `stored_verdicts`); the engine's capabilities pass through unchanged.
+    """A backend read through a sample store: `generate` answers from `store` where it has the
+    sample or verdict, asks `backend` for the rest and stores it before returning
+    (`stored_generate` for samples, `stored_verdicts` for verdict requests); the engine's
+    capabilities pass through unchanged.
 
     `StoredBackend(None, store, model_id=M)` is stored only: it generates nothing, reads the
     samples drawn by model M, and raises NotStored for a missing sample (a missing verdict comes
@@ -225,9 +230,7 @@ class StoredBackend:
         as any other, and decodes nothing in slots."""
         if self.stored_only:
             return Capabilities(constrained_generation=True, verdicts=True, verdict_constraint="grammar")
-        caps = capabilities_of(self.backend)
-        verdicts = caps.verdicts and isinstance(self.backend, VerdictBackend)
-        return replace(caps, verdicts=verdicts, reports_each=False)
+        return replace(capabilities_of(self.backend), reports_each=False)
 
     def generate(
         self,
@@ -235,10 +238,19 @@ class StoredBackend:
         sampling: Sampling,
         progress: Callable[[int], None] | None = None,
     ) -> list[list[Completion]]:
-        return stored_generate(self._engine, requests, sampling, self.store, progress)
-
-    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
-        return stored_verdicts(self._engine, requests, sampling, self.store)
+        verdicts = [i for i, r in enumerate(requests) if r.verdict is not None]
+        if not verdicts:
+            return stored_generate(self._engine, requests, sampling, self.store, progress)
+        samples = [i for i, r in enumerate(requests) if r.verdict is None]
+        out: list[list[Completion]] = [[] for _ in requests]
+        if samples:
+            done = stored_generate(self._engine, [requests[i] for i in samples], sampling, self.store, progress)
+            for i, comps in zip(samples, done):
+                out[i] = comps
+        decoded = stored_verdicts(self._engine, [requests[i] for i in verdicts], sampling, self.store)
+        for i, vc in zip(verdicts, decoded):
+            out[i] = [vc]
+        return out
 
     def close(self) -> None:
         """Close the engine; the store stays open (it belongs to whoever opened it)."""

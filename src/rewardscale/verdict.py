@@ -3,8 +3,9 @@
 A sample that ends (end of text or token limit) without a valid verdict is *continued* from its
 own text with `Scores: \\boxed{` and decoded under a constraint that admits exactly n integers
 1..10, comma separated, then `}`: a GBNF grammar on llama.cpp, a regex for vLLM/SGLang structured
-decoding. Backends that can do this implement the optional `VerdictBackend` protocol beside the
-core `Backend.generate`; where nothing can constrain, GRM falls back to its bounded retries.
+decoding. It is the same `Backend.generate` call as any sample, with `GenerationRequest(prefix=...,
+verdict=n)`, on backends whose capabilities say `verdicts`; where nothing can constrain, GRM falls
+back to its bounded retries.
 
 Expected scores: with the verdict's token log-probabilities, each response's score is the
 probability-weighted mean over 1..10 at its score position instead of the sampled integer.
@@ -18,11 +19,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
-from .backends.base import capabilities_of
-from .types import Message, Sampling
+from .backends.base import TokenLogprobs, capabilities_of
 
 VERDICT_PREFIX = "Scores: \\boxed{"
 # How an OpenAI-compatible server constrains a forced verdict: llama.cpp server GBNF, vLLM / SGLang
@@ -96,49 +94,10 @@ def forcing_prefix(text: str, cut: int | None = None) -> str:
     return f"{head}\n{VERDICT_PREFIX}" if head else VERDICT_PREFIX
 
 
-@dataclass(frozen=True)
-class VerdictRequest:
-    """Continue `prefix` (an assistant message ending in `Scores: \\boxed{`) after `messages`
-    with a constrained verdict for `n` responses. `top_logprobs` > 0 asks for token logprobs."""
-
-    messages: tuple[Message, ...]
-    prefix: str
-    n: int
-    seed: int
-    top_logprobs: int = 0
-
-
-@dataclass(frozen=True)
-class TokenLogprobs:
-    """One generated token and the log-probabilities of the top alternatives at its position."""
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...]
-
-
-@dataclass(frozen=True)
-class VerdictCompletion:
-    """What the backend decoded after the prefix (only the new text), with optional logprobs."""
-
-    text: str
-    finish_reason: str | None = None
-    logprobs: tuple[TokenLogprobs, ...] | None = None
-    error: str | None = None
-    tokens: int = 0  # tokens decoded for this continuation (0 when the backend did not say)
-
-
-@runtime_checkable
-class VerdictBackend(Protocol):
-    """Optional backend capability: constrained continuation of a sample into a verdict."""
-
-    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]: ...
-
-
 def can_force(backend: object) -> bool:
-    """Whether `backend` can decode a constrained verdict (and is configured to): its
-    capabilities say `verdicts` and it has `complete_verdicts`."""
-    return capabilities_of(backend).verdicts and isinstance(backend, VerdictBackend)
+    """Whether `backend` decodes constrained verdicts (`GenerationRequest.verdict`; and is
+    configured to): its capabilities say `verdicts`."""
+    return capabilities_of(backend).verdicts
 
 
 def can_constrain_format(backend: object) -> bool:

@@ -30,8 +30,9 @@ class Capabilities:
     by `JudgeConfig.check`, the GRM, the store and the server instead of probing attributes.
 
     constrained_generation: honours `GenerationRequest.grammar` (a whole generation under GBNF).
-    verdicts: decodes constrained verdict continuations (`complete_verdicts`: forced verdicts,
-        expected-score re-decodes); `verdict_constraint` says how ("grammar", "vllm", "sglang").
+    verdicts: honours `GenerationRequest.verdict` (constrained verdict continuations: forced
+        verdicts, expected-score re-decodes); `verdict_constraint` says how ("grammar", "vllm",
+        "sglang").
     slots: a fixed number of sequences it decodes together (llama.cpp `parallel`; None: no such
         number); the GRM groups samples by it so that a verdict pass finds them in their slots.
     concurrency: calls worth keeping in flight at once (the store's thread pool; None: 8).
@@ -58,24 +59,50 @@ def capabilities_of(backend: object) -> Capabilities:
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt (chat messages) to complete `n` times, drawn with `seed`; with `grammar` (GBNF),
-    every completion follows it (only backends whose capabilities say `constrained_generation`
-    honour it)."""
+    """One prompt (chat messages) to complete `n` times, drawn with `seed` (vLLM's habit: one
+    request carries its constraint).
+
+    grammar: GBNF that every completion follows (backends whose capabilities say
+        `constrained_generation`).
+    verdict: continue the assistant text `prefix` (ending in `Scores: \\boxed{`) with a verdict for
+        this many responses only, under the backend's verdict constraint (capabilities `verdicts`;
+        `rewardscale.verdict`): forced verdicts and expected-score re-decodes. Such a request asks
+        for one completion, which holds only the new text.
+    top_logprobs: > 0 asks for each token's log-probability and its top alternatives.
+    """
 
     messages: tuple[Message, ...]
     n: int
     seed: int
     grammar: str | None = None
+    prefix: str | None = None
+    verdict: int | None = None
+    top_logprobs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.verdict is not None and (self.prefix is None or self.n != 1 or self.verdict < 1):
+            raise ValueError("a verdict request continues a prefix, once, for at least one response")
+
+
+@dataclass(frozen=True)
+class TokenLogprobs:
+    """One generated token and the log-probabilities of the top alternatives at its position."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
 class Completion:
-    """One generated text. `error` is set (and text empty) when this completion failed alone."""
+    """One generated text. `error` is set (and text empty) when this completion failed alone;
+    `logprobs` when the request asked for them (`top_logprobs`)."""
 
     text: str
     finish_reason: str | None = None
     tokens: int = 0
     error: str | None = None
+    logprobs: tuple[TokenLogprobs, ...] | None = None
 
 
 Progress = Callable[[int], None]  # called with the number of completions just finished

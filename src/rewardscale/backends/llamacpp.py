@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import models
 from ..types import Sampling
-from ..verdict import VerdictCompletion, VerdictRequest, parse_logprobs, strip_prefix, verdict_grammar
+from ..verdict import parse_logprobs, strip_prefix, verdict_grammar
 from . import engine_info
 from .base import BackendError, Capabilities, Completion, GenerationRequest, MissingExtra, Progress, failed
 
@@ -93,6 +93,8 @@ class LlamaCppBackend:
         return backend
 
     def _complete(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
+        if req.verdict is not None:
+            return [self._verdict(req, sampling)]
         body: dict[str, Any] = {
             "messages": [dict(m) for m in req.messages],
             "n": req.n,
@@ -136,45 +138,30 @@ class LlamaCppBackend:
             thread_safe=True,
         )
 
-    def _verdict(self, req: VerdictRequest, sampling: Sampling) -> VerdictCompletion:
+    def _verdict(self, req: GenerationRequest, sampling: Sampling) -> Completion:
+        """Continue the sample's text (an assistant prefill ending in `Scores: \\boxed{`) under a
+        GBNF grammar that admits only a verdict for `req.verdict` responses; the slot's prompt
+        cache makes the shared prefix cheap."""
+        n, prefix = req.verdict or 1, req.prefix or ""
         body: dict[str, Any] = {
-            "messages": [dict(m) for m in req.messages] + [{"role": "assistant", "content": req.prefix}],
-            "grammar": verdict_grammar(req.n),
+            "messages": [dict(m) for m in req.messages] + [{"role": "assistant", "content": prefix}],
+            "grammar": verdict_grammar(n),
             "seed": req.seed,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
-            "max_tokens": 8 * req.n + 4,
+            "max_tokens": 8 * n + 4,
         }
         if req.top_logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = req.top_logprobs
         out = self._server.handle_chat_completions(body)
         if not isinstance(out, dict) or not out.get("choices"):
-            return VerdictCompletion(text="", finish_reason="error", error=f"llama.cpp error: {str(out)[:300]}")
+            return Completion(text="", finish_reason="error", error=f"llama.cpp error: {str(out)[:300]}")
         choice = out["choices"][0]
-        text = strip_prefix(choice.get("message", {}).get("content") or "", req.prefix)
+        text = strip_prefix(choice.get("message", {}).get("content") or "", prefix)
         logprobs = parse_logprobs((choice.get("logprobs") or {}).get("content"))
         tokens = (out.get("usage") or {}).get("completion_tokens") or len(logprobs or ())
-        return VerdictCompletion(
-            text=text, finish_reason=choice.get("finish_reason"), logprobs=logprobs, tokens=int(tokens)
-        )
-
-    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
-        """Continue each sample's text (an assistant prefill ending in `Scores: \\boxed{`) under a
-        GBNF grammar that admits only a verdict for n responses; the slot's prompt cache makes the
-        shared prefix cheap."""
-        if not requests:
-            return []
-        workers = max(1, min(len(requests), self.parallel))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llamacpp-verdict") as pool:
-            futures = [pool.submit(self._verdict, r, sampling) for r in requests]
-            results = []
-            for fut in futures:
-                try:
-                    results.append(fut.result())
-                except Exception as e:  # noqa: BLE001 - one sample's failure stays its own
-                    results.append(VerdictCompletion(text="", finish_reason="error", error=f"llama.cpp error: {e}"))
-        return results
+        return Completion(text=text, finish_reason=choice.get("finish_reason"), tokens=int(tokens), logprobs=logprobs)
 
     def generate(
         self,
@@ -182,7 +169,8 @@ class LlamaCppBackend:
         sampling: Sampling,
         progress: Progress | None = None,
     ) -> list[list[Completion]]:
-        """All prompts are submitted at once; llama.cpp batches their sequences over its slots."""
+        """All prompts are submitted at once; llama.cpp batches their sequences over its slots.
+        A verdict request (`GenerationRequest.verdict`) is decoded under its GBNF verdict grammar."""
         results: list[list[Completion] | None] = [None] * len(requests)
         if not requests:
             return []

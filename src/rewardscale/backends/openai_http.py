@@ -35,8 +35,6 @@ from ..errors import RewardscaleError
 from ..types import Sampling
 from ..verdict import (
     VERDICT_CONSTRAINTS,
-    VerdictCompletion,
-    VerdictRequest,
     parse_logprobs,
     strip_prefix,
     verdict_grammar,
@@ -299,6 +297,8 @@ class OpenAIBackend:
     async def _complete(
         self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
     ) -> list[Completion]:
+        if req.verdict is not None:
+            return [await self._verdict(session, sem, req, sampling)]
         out: list[Completion] = []
         while len(out) < req.n:
             want = req.n - len(out)
@@ -335,25 +335,26 @@ class OpenAIBackend:
             return {"ebnf": grammar}
         raise BackendError("this server cannot constrain a generation (verdict_constraint 'none')")
 
-    def _verdict_body(self, req: VerdictRequest, sampling: Sampling) -> dict[str, Any]:
+    def _verdict_body(self, req: GenerationRequest, sampling: Sampling) -> dict[str, Any]:
         """Continue the assistant prefix (`continue_final_message`, vLLM/SGLang; llama.cpp server
-        continues a final assistant message by itself) under the server's constraint."""
+        continues a final assistant message by itself) under the server's verdict constraint."""
+        n = req.verdict or 1
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [dict(m) for m in req.messages] + [{"role": "assistant", "content": req.prefix}],
+            "messages": [dict(m) for m in req.messages] + [{"role": "assistant", "content": req.prefix or ""}],
             "n": 1,
             "seed": req.seed,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
-            "max_tokens": 8 * req.n + 4,
+            "max_tokens": 8 * n + 4,
             **self.extra_body,
         }
         if self.verdict_constraint == "grammar":  # llama.cpp server
-            body["grammar"] = verdict_grammar(req.n)
+            body["grammar"] = verdict_grammar(n)
         else:
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
-            regex = verdict_regex(req.n)
+            regex = verdict_regex(n)
             if self.verdict_constraint == "vllm":  # new and older vLLM spellings
                 body["structured_outputs"] = {"regex": regex}
                 body["guided_regex"] = regex
@@ -365,35 +366,20 @@ class OpenAIBackend:
         return body
 
     async def _verdict(
-        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: VerdictRequest, sampling: Sampling
-    ) -> VerdictCompletion:
+        self, session: aiohttp.ClientSession, sem: asyncio.Semaphore, req: GenerationRequest, sampling: Sampling
+    ) -> Completion:
+        """A verdict continuation; a failed one comes back as an error completion (its sample
+        keeps its text), never as the "every request failed" error of a call."""
         try:
             data = await self._post(session, sem, self._verdict_body(req, sampling))
         except BackendError as e:
-            return VerdictCompletion(text="", finish_reason="error", error=str(e))
+            return Completion(text="", finish_reason="error", error=str(e))
         c = data["choices"][0]
-        text = strip_prefix((c.get("message") or {}).get("content") or "", req.prefix)
+        text = strip_prefix((c.get("message") or {}).get("content") or "", req.prefix or "")
         logprobs = parse_logprobs((c.get("logprobs") or {}).get("content"))
         tokens = (data.get("usage") or {}).get("completion_tokens")
         tokens = tokens if isinstance(tokens, int) else len(logprobs or ())
-        return VerdictCompletion(text=text, finish_reason=c.get("finish_reason"), logprobs=logprobs, tokens=tokens)
-
-    async def acomplete_verdicts(
-        self, requests: Sequence[VerdictRequest], sampling: Sampling
-    ) -> list[VerdictCompletion]:
-        sem = asyncio.Semaphore(self.concurrency)
-        scope = current_deadline()
-
-        def cancelled(i: int) -> VerdictCompletion:
-            self.stats.count("cancelled")
-            return VerdictCompletion(text="", finish_reason="error", error=CANCELLED)
-
-        async with self._client() as session:
-            return await until_deadline([self._verdict(session, sem, r, sampling) for r in requests], scope, cancelled)
-
-    def complete_verdicts(self, requests: Sequence[VerdictRequest], sampling: Sampling) -> list[VerdictCompletion]:
-        """Constrained verdict continuations (see `rewardscale.verdict`); one request each."""
-        return self._run(self.acomplete_verdicts(requests, sampling))
+        return Completion(text=text, finish_reason=c.get("finish_reason"), tokens=tokens, logprobs=logprobs)
 
     async def agenerate(
         self,
@@ -423,8 +409,10 @@ class OpenAIBackend:
                 return failed(requests[i].n, CANCELLED)
 
             results = await until_deadline([one(i, r) for i, r in enumerate(requests)], current_deadline(), cancelled)
-        errors = [c[0].error for c in results if c and c[0].error]
-        if requests and len(errors) == len(requests):
+        # the call fails as a whole when every sample request failed (verdicts fail alone)
+        samples = [c for r, c in zip(requests, results) if r.verdict is None]
+        errors = [c[0].error for c in samples if c and c[0].error]
+        if samples and len(errors) == len(samples):
             raise BackendError(f"every request failed; first error: {errors[0]}")
         return list(results)
 

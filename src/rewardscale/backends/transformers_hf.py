@@ -89,8 +89,8 @@ class TransformersBackend:
     def generate(
         self, requests: Sequence[GenerationRequest], sampling: Sampling, progress: Progress | None = None
     ) -> list[list[Completion]]:
-        if any(req.grammar is not None for req in requests):
-            raise BackendError("the transformers backend cannot constrain a generation by a grammar")
+        if any(req.grammar is not None or req.verdict is not None for req in requests):
+            raise BackendError("the transformers backend cannot constrain a generation (grammar or verdict)")
         results = []
         for req in requests:
             results.append(self._one(req, sampling))
