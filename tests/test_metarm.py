@@ -431,7 +431,7 @@ def load_heldout_script():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "metarm_heldout.py"
+    path = Path(__file__).resolve().parents[1] / "experiments" / "metarm" / "heldout.py"
     spec = importlib.util.spec_from_file_location("metarm_heldout", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

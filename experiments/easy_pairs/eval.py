@@ -2,7 +2,7 @@
 each presented in both orders (8 cases); Voting@k accuracy (ties count 1/#tied) and the per-sample
 parse rate.
 
-    python benchmarks/eval_easy_pairs.py -k 4
+    python experiments/easy_pairs/eval.py -k 4
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ all folds:
   GRM generation per sample: --grm-seconds-per-sample X, or read from the sample store(s) the
   bench wrote (--store OUT/samples.sqlite: each run's wall time / samples it generated).
 
-    python benchmarks/metarm_heldout.py --samples bench-out/samples.jsonl --out /tmp/metarm-heldout \\
+    python experiments/metarm/heldout.py --samples bench-out/samples.jsonl --out /tmp/metarm-heldout \\
         --store bench-out/samples.sqlite --threads 2
 
 Writes heldout.json and heldout.md to --out (fold models under --out/folds unless --no-keep).
