@@ -11,18 +11,14 @@ import sys
 
 import typer
 
-from .bench import bench
-from .models_cmd import models_cmd
-from .score import score
-from .serve import serve
-from .train import app as train_app
+from . import bench, models_cmd, score, serve, train  # the modules stay reachable by their names
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-app.command()(score)
-app.command()(bench)
-app.command("models")(models_cmd)
-app.command()(serve)
-app.add_typer(train_app, name="train")  # `rewardscale train data|grounded|rft|rl|metarm`: SPCT training
+app.command()(score.score)
+app.command()(bench.bench)
+app.command("models")(models_cmd.models_cmd)
+app.command()(serve.serve)
+app.add_typer(train.app, name="train")  # `rewardscale train data|grounded|rft|rl|metarm`: SPCT training
 
 
 def main() -> None:  # pragma: no cover
