@@ -186,6 +186,10 @@ def test_rft_resume_continues_sft_from_its_checkpoint_and_exports_a_gguf_adapter
     assert result["steps"] == 4 and result["steps_run"] == 2 and steps == [1, 2, 3, 4]
     assert result["resumed_from"].endswith("checkpoint-2")
     assert [e["loss"] for e in result["log"] if "loss" in e][:2] == [e["loss"] for e in before["log"] if "loss" in e]
+    # the longer plan's schedule from its first resumed step (linear 1e-3 -> 0 over 4 steps), not
+    # the 2-step plan's last learning rate (0), which the restored optimizer would have used
+    lrs = {e["step"]: e["learning_rate"] for e in result["log"] if "loss" in e}
+    assert lrs[3] == pytest.approx(5e-4) and lrs[4] == pytest.approx(2.5e-4)
     assert not (out / "model.safetensors").exists()  # --no-merge: adapter only
     cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert cfg["layers_to_transform"] == [1]  # the tiny model's last layer only

@@ -109,6 +109,26 @@ def step_counter():
     return StepCounter()
 
 
+def resumed_schedule():
+    """A TrainerCallback for a run resumed with a longer plan (more `--epochs` or `--max-steps`
+    than the checkpoint's): its first step runs at the new schedule's learning rate. Without it
+    that step runs at the restored optimizer's, the old schedule's last value (0 at the end of a
+    linear decay); the scheduler, restored with the new plan's lambda, is right from then on."""
+    (transformers,) = require("transformers")
+
+    class ResumedSchedule(transformers.TrainerCallback):
+        def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+            lambdas = getattr(lr_scheduler, "lr_lambdas", None)
+            if not state.global_step or optimizer is None or lambdas is None:
+                return
+            lrs = [base * fn(lr_scheduler.last_epoch) for base, fn in zip(lr_scheduler.base_lrs, lambdas)]
+            for group, lr in zip(optimizer.param_groups, lrs):
+                group["lr"] = lr
+            lr_scheduler._last_lr = lrs  # what the trainer logs as this step's learning rate
+
+    return ResumedSchedule()
+
+
 def last_checkpoint(out: Path) -> str | None:
     """The newest trainer checkpoint under `out/checkpoints` (what `--resume` continues), or None."""
     ckpts = sorted(

@@ -20,7 +20,16 @@ from ..correctness import GOOD_THRESHOLD, Label, reward
 from ..examples import Example
 from ..template import parse
 from ..types import to_original
-from .common import TrainOptions, TrainResult, dtype_name, finish, peft_config, step_counter, trainer_args
+from .common import (
+    TrainOptions,
+    TrainResult,
+    dtype_name,
+    finish,
+    peft_config,
+    resumed_schedule,
+    step_counter,
+    trainer_args,
+)
 from .data import training_prompts
 from .deps import require
 from .model import resolve_model
@@ -123,7 +132,7 @@ def train_grpo(
         train_dataset=data,
         processing_class=tokenizer,
         peft_config=peft_config(opts),
-        callbacks=[step_counter()],
+        callbacks=[step_counter(), resumed_schedule()],
     )
     trainer.train()
     meta = {"stage": "rl-grpo", "base_model": model, "examples": len(examples), "grpo": grpo.__dict__}

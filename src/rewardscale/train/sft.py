@@ -17,6 +17,7 @@ from .common import (
     finish,
     last_checkpoint,
     peft_config,
+    resumed_schedule,
     step_counter,
     trainer_args,
 )
@@ -61,7 +62,7 @@ def train_sft(
         train_dataset=data,
         processing_class=tokenizer,
         peft_config=peft_config(opts, n_layers),
-        callbacks=[step_counter()],
+        callbacks=[step_counter(), resumed_schedule()],
     )
     checkpoint = last_checkpoint(out) if resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
