@@ -225,9 +225,9 @@ class StoredBackend:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The engine's, but generation is one job at a time (the store commits each as it
-        finishes, `generate_each` or not). Stored only: it reads constrained samples and verdicts
-        as any other, and decodes nothing in slots."""
+        """The engine's, less `reports_each` (the store calls the engine's `generate_each` itself
+        and has none of its own). Stored only: it reads constrained samples and verdicts as any
+        other, and decodes nothing in slots."""
         if self.stored_only:
             return Capabilities(constrained_generation=True, verdicts=True, verdict_constraint="grammar")
         return replace(capabilities_of(self.backend), reports_each=False)
