@@ -250,3 +250,15 @@ def test_train_metarm_flags_come_from_metarm_options(monkeypatch, tmp_path):
     assert got.budget_chars == 64 * 4 and got.batch_size == d.batch_size  # ~4 characters per token
     result = CliRunner().invoke(cli.app, [*args, "--val-fraction", "0.95"], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "--val-fraction" in result.output
+
+
+def test_train_options_take_epochs_0_only_when_max_steps_decides():
+    from rewardscale.config import ConfigError
+    from rewardscale.metarm.options import MetaRMOptions
+
+    for cls in (TrainOptions, MetaRMOptions):
+        assert cls(epochs=0, max_steps=5).max_steps == 5  # max_steps overrides epochs, as TRL reads them
+        with pytest.raises(ConfigError, match="epochs must be > 0"):
+            cls(epochs=0)
+        with pytest.raises(ConfigError, match="learning_rate must be > 0"):
+            cls(learning_rate=0)

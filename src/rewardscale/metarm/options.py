@@ -38,8 +38,10 @@ class MetaRMOptions:
     keep_checkpoints: bool = False
 
     def __post_init__(self) -> None:
-        if self.learning_rate <= 0 or self.epochs <= 0:
-            raise ConfigError("learning_rate and epochs must be > 0")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, not {self.learning_rate}")
+        if self.epochs < 0 or (self.epochs == 0 and self.max_steps <= 0):
+            raise ConfigError("epochs must be > 0, or 0 with max_steps > 0 (max_steps overrides epochs)")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), not {self.val_fraction}")
 

@@ -52,8 +52,10 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
-        if self.learning_rate <= 0 or self.epochs <= 0:
-            raise ConfigError("learning_rate and epochs must be > 0")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, not {self.learning_rate}")
+        if self.epochs < 0 or (self.epochs == 0 and self.max_steps <= 0):
+            raise ConfigError("epochs must be > 0, or 0 with max_steps > 0 (max_steps overrides epochs)")
         if self.batch_size < 1 or self.grad_accum < 1 or self.save_steps < 1:
             raise ConfigError("batch_size, grad_accum and save_steps must be >= 1")
 
