@@ -29,10 +29,11 @@ def test_openai_declares_what_its_server_constrains(constraint):
         constraint,
     )
     assert (caps.concurrency, caps.slots, caps.thread_safe, caps.reports_each) == (48, None, True, True)
+    assert caps.continuation == constrained  # a named server kind continues an assistant prefix
 
 
 def test_transformers_and_a_users_own_backend_are_plain_sampling():
-    assert TransformersBackend.capabilities == Capabilities()
+    assert TransformersBackend.capabilities == Capabilities(continuation=True)  # no grammar, no verdicts
     plain = FakeBackend()
     assert capabilities_of(plain) == Capabilities() and not can_force(plain) and not can_constrain_format(plain)
     with pytest.raises(ConfigError, match=r"force_verdict needs .*FakeBackend \(verdict_constraint none\)"):
@@ -47,7 +48,7 @@ def test_the_store_passes_the_engines_capabilities_through(tmp_path):
         caps = StoredBackend(engine, store).capabilities
         assert caps == engine.capabilities
         reader = StoredBackend(None, store, model_id="fake").capabilities
-        assert reader.verdicts and reader.constrained_generation and not reader.thread_safe
+        assert reader.verdicts and reader.constrained_generation and reader.continuation and not reader.thread_safe
     finally:
         store.close()
 

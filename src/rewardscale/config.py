@@ -21,6 +21,7 @@ from typing import Any
 from . import models
 from .backends import BACKENDS, Backend, capabilities_of, make_backend
 from .errors import RewardscaleError
+from .principles import PRINCIPLE_MODES
 from .types import Sampling
 from .verdict import VERDICT_CONSTRAINTS, can_constrain_format, can_force
 
@@ -67,6 +68,14 @@ class JudgeConfig:
         "verdict's logprobs; needs llamacpp, or openai with a verdict constraint).",
         default="integer",
     )
+    principles: str = help_field(
+        "joint (the paper: criteria, analysis and scores in one generation), blind (each sample first "
+        "writes its criteria from the conversation alone, before it sees a response) or shared (one such "
+        "draft per request, reused by its k samples). Blind and shared need a backend that continues an "
+        "assistant prefix (llamacpp, transformers; openai with a verdict constraint).",
+        default="joint",
+    )
+    principles_budget: int = help_field("Token limit of a blind or shared principles draft.", default=160)
 
     def __post_init__(self) -> None:
         if not isinstance(self.sampling, Sampling):
@@ -84,6 +93,12 @@ class JudgeConfig:
             raise ConfigError(f"critique_budget must be >= 1 token, got {self.critique_budget}")
         if self.score_mode not in SCORE_MODES:
             raise ConfigError(f"score_mode must be one of {', '.join(SCORE_MODES)}, got {self.score_mode!r}")
+        if self.principles not in PRINCIPLE_MODES:
+            raise ConfigError(f"principles must be one of {', '.join(PRINCIPLE_MODES)}, got {self.principles!r}")
+        if self.principles_budget < 1:
+            raise ConfigError(f"principles_budget must be >= 1 token, got {self.principles_budget}")
+        if self.constrain_format and self.principles != "joint":
+            raise ConfigError("constrain_format generates the whole three-part text; it cannot follow blind principles")
 
     def check(self, backend: object) -> None:
         """Raise ConfigError for an option `backend` cannot honour (the one capability check: a
@@ -99,6 +114,11 @@ class JudgeConfig:
                 f"score_mode 'expected' needs a backend that returns verdict logprobs ({constrained}); "
                 f"{_name(backend)} cannot"
             )
+        if self.principles != "joint" and not capabilities_of(backend).continuation:
+            raise ConfigError(
+                f"principles {self.principles!r} needs a backend that continues an assistant prefix (llamacpp, "
+                f"transformers; openai with verdict_constraint grammar, vllm or sglang); {_name(backend)} cannot"
+            )
         if self.constrain_format and not can_constrain_format(backend):
             raise ConfigError(
                 f"constrain_format needs a backend that generates under a grammar ({constrained}); "
@@ -112,6 +132,11 @@ class JudgeConfig:
         if self.force_verdict and self.critique_budget is not None:
             return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.critique_budget))
         return self.sampling
+
+    @property
+    def principles_sampling(self) -> Sampling:
+        """The sampling of a principles draft: the samples', capped at `principles_budget` tokens."""
+        return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.principles_budget))
 
     @property
     def needs_verdict_pass(self) -> bool:

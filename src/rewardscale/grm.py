@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from . import plan as planning
+from . import principles as blind
 from .backends.base import Backend, Completion, GenerationRequest, capabilities_of
 from .config import JudgeConfig
 from .store import SampleStore
@@ -59,6 +60,25 @@ def with_q(judgments: Sequence[Sequence[Judgment]], qs: Sequence[Sequence[float 
     if len(qs) != len(judgments) or any(len(a) != len(b) for a, b in zip(qs, judgments)):
         raise ValueError("the meta RM returned a different number of scores than there are samples")
     return [[replace(j, q=q) for j, q in zip(js, q_row)] for js, q_row in zip(judgments, qs)]
+
+
+def _prefix(drafts: Sequence[Completion], index: int) -> str | None:
+    """The assistant text sample `index` continues: its principles draft, cleaned; None (a joint
+    sample) when the draft failed or nothing usable is left of it."""
+    draft = blind.draft_for(drafts, index)
+    criteria = "" if draft.error else blind.clean_draft(draft.text)
+    return blind.principles_prefix(criteria) if criteria else None
+
+
+def _draft_tokens(drafts: Sequence[Sequence[Completion]] | None, request: int, index: int) -> int:
+    """The draft tokens a sample is charged: its own draft (blind); a shared draft once, on the
+    request's first sample."""
+    if drafts is None:
+        return 0
+    own = drafts[request]
+    if len(own) > 1:
+        return own[index].tokens
+    return own[0].tokens if index == 0 else 0
 
 
 def retry_seed(spec: SampleSpec, attempt: int) -> int:
@@ -112,6 +132,7 @@ class GRM:
     critique_budget = _Setting()
     constrain_format = _Setting()
     score_mode = _Setting()
+    principles = _Setting()
 
     def __init__(
         self,
@@ -246,14 +267,19 @@ class GRM:
     ) -> list[list[Judgment]]:
         plans = [self.plan(r, k) for r in requests]
         out: list[list[Judgment | None]] = [[None] * k for _ in requests]
-        pending = [_Pending(ri, spec, 1) for ri, specs in enumerate(plans) for spec in specs]
+        drafts = self._drafts(requests, k)
+        pending = [
+            _Pending(ri, spec, 1, spent=_draft_tokens(drafts, ri, spec.index))
+            for ri, specs in enumerate(plans)
+            for spec in specs
+        ]
         while pending:
-            jobs, members = self._jobs(requests, pending, hints)
+            jobs, members = self._jobs(requests, pending, hints, drafts)
             completions = self.generate(jobs, progress)
             judged: list[tuple[_Pending, Judgment, GenerationRequest]] = []
             for job, job_members, comps in zip(jobs, members, completions):
                 for p, comp in zip(job_members, comps):
-                    judged.append((p, self._judge(requests[p.request], p, comp), job))
+                    judged.append((p, self._judge(requests[p.request], p, comp, job.prefix or ""), job))
             judged = self._verdict_pass(requests, judged)
             retry: list[_Pending] = []
             for p, j, _ in judged:
@@ -262,6 +288,23 @@ class GRM:
                     retry.append(_Pending(p.request, p.spec, p.attempt + 1, spent=j.tokens))
             pending = retry
         return [[j for j in js if j is not None] for js in out]
+
+    def _drafts(self, requests: Sequence[Request], k: int) -> list[list[Completion]] | None:
+        """The principles drafts (`JudgeConfig.principles` blind or shared): per request, its k
+        drafts or its one, written from the conversation alone; None in joint mode. One request
+        of n drafts each, so the engine prefills each conversation once."""
+        n = blind.drafts_per_request(self.principles, k)
+        if not n:
+            return None
+        jobs = [
+            GenerationRequest(
+                messages=tuple(blind.render_principles(r)),
+                n=n,
+                seed=planning.derive_seed(planning.request_seed(r, self.seed), "principles"),
+            )
+            for r in requests
+        ]
+        return self.backend.generate(jobs, self.config.principles_sampling)
 
     def generate(self, jobs: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[list[Completion]]:
         """The single place samples are generated."""
@@ -328,41 +371,54 @@ class GRM:
         )
 
     def _jobs(
-        self, requests: Sequence[Request], pending: Sequence[_Pending], hints: Sequence[int | None] | None = None
+        self,
+        requests: Sequence[Request],
+        pending: Sequence[_Pending],
+        hints: Sequence[int | None] | None = None,
+        drafts: Sequence[Sequence[Completion]] | None = None,
     ) -> tuple[list[GenerationRequest], list[list[_Pending]]]:
-        """First attempts: one prompt per (request, permutation) with n = its samples.
-        Retries: one prompt per sample, with a seed derived from the attempt."""
+        """First attempts: one prompt per (request, permutation) with n = its samples (per
+        sample when each continues its own blind principles). Retries: one prompt per sample,
+        with a seed derived from the attempt. A sample with principles continues them
+        (`GenerationRequest.prefix`); a draft that came back empty leaves its sample joint."""
         jobs: list[GenerationRequest] = []
         members: list[list[_Pending]] = []
         index: dict[tuple[int, int], int] = {}
         for p in pending:
-            key = (p.request, p.spec.group) if p.attempt == 1 else None
+            prefix = None if drafts is None else _prefix(drafts[p.request], p.spec.index)
+            own = prefix is not None and self.principles == "blind"
+            key = (p.request, p.spec.group) if p.attempt == 1 and not own else None
             if key is not None and key in index:
                 members[index[key]].append(p)
                 continue
             hint = hints[p.request] if hints is not None else None
             messages = tuple(render(requests[p.request], p.spec.permutation, hint_best=hint))
-            seed = p.spec.seed if p.attempt == 1 else retry_seed(p.spec, p.attempt)
+            if p.attempt > 1:
+                seed = retry_seed(p.spec, p.attempt)
+            else:
+                seed = planning.derive_seed(p.spec.seed, p.spec.slot, "principled") if own else p.spec.seed
             grammar = format_grammar(requests[p.request].n) if self.constrain_format else None
-            jobs.append(GenerationRequest(messages=messages, n=1, seed=seed, grammar=grammar))
+            jobs.append(GenerationRequest(messages=messages, n=1, seed=seed, grammar=grammar, prefix=prefix))
             members.append([p])
             if key is not None:
                 index[key] = len(jobs) - 1
         jobs = [replace(job, n=len(m)) for job, m in zip(jobs, members)]
         return jobs, members
 
-    def _judge(self, request: Request, p: _Pending, comp: Completion) -> Judgment:
+    def _judge(self, request: Request, p: _Pending, comp: Completion, prefix: str = "") -> Judgment:
+        """Parse one completion; `prefix` (its blind principles) is the start of its text."""
         tokens = p.spent + comp.tokens
         if comp.error:
             return Judgment(
                 spec=p.spec, status=Status.BACKEND_ERROR, text="", attempts=p.attempt, note=comp.error, tokens=tokens
             )
-        parsed = parse(comp.text, request.n, comp.finish_reason, lenient=self.lenient)
+        text = prefix + comp.text
+        parsed = parse(text, request.n, comp.finish_reason, lenient=self.lenient)
         scores = None if parsed.scores is None else p.spec.to_original(parsed.scores)
         return Judgment(
             spec=p.spec,
             status=parsed.status,
-            text=comp.text,
+            text=text,
             scores=scores,
             shown_scores=parsed.scores,
             principles=parsed.principles,

@@ -66,12 +66,17 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-def prompt_hash(model: str, messages: Sequence[dict], sampling: Sampling, grammar: str | None = None) -> str:
+def prompt_hash(
+    model: str, messages: Sequence[dict], sampling: Sampling, grammar: str | None = None, prefix: str | None = None
+) -> str:
     """Hash of what determines a prompt's completions, apart from seed and index. A grammar
-    (constrained generation) is part of it; without one the hash is what it always was."""
+    (constrained generation) and an assistant prefix the completions continue are part of it;
+    without them the hash is what it always was."""
     content: dict = {"model": model, "messages": [dict(m) for m in messages], "sampling": _sampling_dict(sampling)}
     if grammar is not None:
         content["grammar"] = grammar
+    if prefix is not None:
+        content["prefix"] = prefix
     payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 

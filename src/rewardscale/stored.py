@@ -65,7 +65,7 @@ def stored_generate(
     model = getattr(backend, "model_id", type(backend).__name__)
     plans = []
     for job in jobs:
-        ph = prompt_hash(model, job.messages, sampling, job.grammar)
+        ph = prompt_hash(model, job.messages, sampling, job.grammar, job.prefix)
         plans.append(_Plan(job, ph, [sample_key(ph, job.seed, i) for i in range(job.n)], []))
     found = store.get_many([k for p in plans for k in p.keys])
     results: list[list[Completion | None]] = []
@@ -229,7 +229,9 @@ class StoredBackend:
         and has none of its own). Stored only: it reads constrained samples and verdicts as any
         other, and decodes nothing in slots."""
         if self.stored_only:
-            return Capabilities(constrained_generation=True, verdicts=True, verdict_constraint="grammar")
+            return Capabilities(
+                constrained_generation=True, verdicts=True, verdict_constraint="grammar", continuation=True
+            )
         return replace(capabilities_of(self.backend), reports_each=False)
 
     def generate(

@@ -91,7 +91,7 @@ HINT = "Hint: among the responses shown, Response {position} is the best one."
 # the common chat templates: ChatML / Llama-3 / DeepSeek (`<|...|>`, `<｜...｜>`), Gemma
 # (`<start_of_turn>`, `<end_of_turn>`, `<bos>`, `<eos>`), Llama-2 / Mistral (`[INST]`, `<<SYS>>`,
 # `<s>`, `</s>`).
-_STRUCTURAL = re.compile(
+STRUCTURAL = re.compile(
     r"(####|\[The (?:Begin|End) of Response|Scores\s*:|Specific Criteria\s*:|Analysis\s*:|"
     r"\\boxed|<\||\|>|<\uff5c|\uff5c>|"
     r"<start_of_turn>|<end_of_turn>|<bos>|<eos>|<pad>|\[/?INST\]|<</?SYS>>|</?s>)",
@@ -102,10 +102,11 @@ _STRUCTURAL = re.compile(
 def defang(text: str) -> str:
     """Neutralise structural strings in untrusted text by inserting a zero-width space after
     their first character; the text reads the same but matches none of our markers."""
-    return _STRUCTURAL.sub(lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text)
+    return STRUCTURAL.sub(lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text)
 
 
-def _render_context(messages: Sequence[Message]) -> str:
+def render_context(messages: Sequence[Message]) -> str:
+    """The conversation as the judge reads it (defanged): the user's text, or role-tagged turns."""
     if len(messages) == 1 and messages[0]["role"] == "user":
         return defang(messages[0]["content"])
     return "\n\n".join(f"[{m['role'].capitalize()}]\n{defang(m['content'])}" for m in messages)
@@ -131,7 +132,7 @@ def render(request: Request, permutation: Sequence[int], hint_best: int | None =
     parts = [
         instruction,
         "#### Evaluation Criteria ####\n" + GENERAL_CRITERIA,
-        "#### Conversation Context ####\n" + _render_context(request.messages),
+        "#### Conversation Context ####\n" + render_context(request.messages),
         "#### Responses to be Scored ####\n" + "\n\n".join(blocks),
         "#### Output Format Requirements ####\n" + output,
     ]

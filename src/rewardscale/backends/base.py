@@ -39,6 +39,8 @@ class Capabilities:
     thread_safe: may be called from several threads at once (the server then runs batches side
         by side).
     reports_each: has `generate_each` (reports each job as it finishes, for the store's writer).
+    continuation: continues an assistant text (`GenerationRequest.prefix` on a sample request;
+        the judge's blind principles need it).
     """
 
     constrained_generation: bool = False
@@ -48,6 +50,7 @@ class Capabilities:
     concurrency: int | None = None
     thread_safe: bool = False
     reports_each: bool = False
+    continuation: bool = False
 
 
 def capabilities_of(backend: object) -> Capabilities:
@@ -64,6 +67,8 @@ class GenerationRequest:
 
     grammar: GBNF that every completion follows (backends whose capabilities say
         `constrained_generation`).
+    prefix: the start of the assistant's reply, which the completions continue (capabilities
+        `continuation`); a completion holds only the new text.
     verdict: continue the assistant text `prefix` (ending in `Scores: \\boxed{`) with a verdict for
         this many responses only, under the backend's verdict constraint (capabilities `verdicts`;
         `rewardscale.verdict`): forced verdicts and expected-score re-decodes. Such a request asks

@@ -96,7 +96,7 @@ class LlamaCppBackend:
         if req.verdict is not None:
             return [self._verdict(req, sampling)]
         body: dict[str, Any] = {
-            "messages": [dict(m) for m in req.messages],
+            "messages": _with_prefix(req),
             "n": req.n,
             "seed": req.seed,
             "temperature": sampling.temperature,
@@ -115,7 +115,7 @@ class LlamaCppBackend:
         fallback = out.get("usage", {}).get("completion_tokens", 0)
         completions = [
             Completion(
-                text=c.get("message", {}).get("content") or "",
+                text=strip_prefix(c.get("message", {}).get("content") or "", req.prefix or ""),
                 finish_reason=c.get("finish_reason"),
                 tokens=len((c.get("logprobs") or {}).get("content") or ()) or fallback,
             )
@@ -136,6 +136,7 @@ class LlamaCppBackend:
             slots=self.parallel,
             concurrency=self.parallel,
             thread_safe=True,
+            continuation=True,
         )
 
     def _verdict(self, req: GenerationRequest, sampling: Sampling) -> Completion:
@@ -144,7 +145,7 @@ class LlamaCppBackend:
         cache makes the shared prefix cheap."""
         n, prefix = req.verdict or 1, req.prefix or ""
         body: dict[str, Any] = {
-            "messages": [dict(m) for m in req.messages] + [{"role": "assistant", "content": prefix}],
+            "messages": _with_prefix(req),
             "grammar": verdict_grammar(n),
             "seed": req.seed,
             "temperature": sampling.temperature,
@@ -206,6 +207,13 @@ class LlamaCppBackend:
             return
         log.warning("llama.cpp's task loop did not answer in %.0fs; left to the process exit", CLOSE_BARRIER_S)
         keep_forever(server)
+
+
+def _with_prefix(req: GenerationRequest) -> list[dict[str, str]]:
+    """The request's messages, with its assistant prefix (if any) as a final assistant message
+    that llama.cpp continues."""
+    messages = [dict(m) for m in req.messages]
+    return messages + [{"role": "assistant", "content": req.prefix}] if req.prefix is not None else messages
 
 
 def loop_answers(server: Any, timeout_s: float) -> bool:

@@ -208,7 +208,9 @@ class OpenAIBackend:
     def capabilities(self) -> Capabilities:
         """Constrained generations and verdicts as the server spells them (none with
         `verdict_constraint` "none"); `concurrency` requests in flight; each call runs its own
-        event loop and HTTP client, so the server may run batches side by side."""
+        event loop and HTTP client, so the server may run batches side by side. A named server
+        kind (llama.cpp server, vLLM, SGLang) also continues an assistant prefix; plain OpenAI-style
+        APIs do not."""
         constrained = self.verdict_constraint != "none"
         return Capabilities(
             constrained_generation=constrained,
@@ -217,6 +219,7 @@ class OpenAIBackend:
             concurrency=self.concurrency,
             thread_safe=True,
             reports_each=True,
+            continuation=constrained,
         )
 
     def _headers(self) -> dict[str, str]:
@@ -304,7 +307,7 @@ class OpenAIBackend:
             want = req.n - len(out)
             body = {
                 "model": self.model,
-                "messages": [dict(m) for m in req.messages],
+                "messages": self._messages(req),
                 "n": want,
                 "seed": req.seed + len(out),
                 "temperature": sampling.temperature,
@@ -314,12 +317,13 @@ class OpenAIBackend:
             }
             if req.grammar is not None:
                 body.update(self._grammar_fields(req.grammar))
+            body.update(self._continue_fields(req))
             data = await self._post(session, sem, body)
             choices = sorted(data["choices"], key=lambda c: c.get("index") or 0)
             tokens = (data.get("usage") or {}).get("completion_tokens", 0)
             usage = tokens // len(choices) if isinstance(tokens, int) else 0
             for c in choices[:want]:
-                text = (c.get("message") or {}).get("content") or ""
+                text = strip_prefix((c.get("message") or {}).get("content") or "", req.prefix or "")
                 out.append(Completion(text=text, finish_reason=c.get("finish_reason"), tokens=usage))
         return out
 
@@ -335,13 +339,26 @@ class OpenAIBackend:
             return {"ebnf": grammar}
         raise BackendError("this server cannot constrain a generation (verdict_constraint 'none')")
 
+    @staticmethod
+    def _messages(req: GenerationRequest) -> list[dict[str, str]]:
+        """The request's messages, with its assistant prefix (if any) as the final message."""
+        messages = [dict(m) for m in req.messages]
+        return messages + [{"role": "assistant", "content": req.prefix}] if req.prefix is not None else messages
+
+    def _continue_fields(self, req: GenerationRequest) -> dict[str, Any]:
+        """How this server is told to continue the final assistant message: vLLM / SGLang
+        `continue_final_message`; llama.cpp server continues one by itself."""
+        if req.prefix is None or self.verdict_constraint == "grammar":
+            return {}
+        return {"continue_final_message": True, "add_generation_prompt": False}
+
     def _verdict_body(self, req: GenerationRequest, sampling: Sampling) -> dict[str, Any]:
         """Continue the assistant prefix (`continue_final_message`, vLLM/SGLang; llama.cpp server
         continues a final assistant message by itself) under the server's verdict constraint."""
         n = req.verdict or 1
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [dict(m) for m in req.messages] + [{"role": "assistant", "content": req.prefix or ""}],
+            "messages": self._messages(req),
             "n": 1,
             "seed": req.seed,
             "temperature": sampling.temperature,
@@ -349,11 +366,10 @@ class OpenAIBackend:
             "max_tokens": 8 * n + 4,
             **self.extra_body,
         }
+        body.update(self._continue_fields(req))
         if self.verdict_constraint == "grammar":  # llama.cpp server
             body["grammar"] = verdict_grammar(n)
         else:
-            body["continue_final_message"] = True
-            body["add_generation_prompt"] = False
             regex = verdict_regex(n)
             if self.verdict_constraint == "vllm":  # new and older vLLM spellings
                 body["structured_outputs"] = {"regex": regex}

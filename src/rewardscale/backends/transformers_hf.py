@@ -18,7 +18,7 @@ from .base import BackendError, Capabilities, Completion, GenerationRequest, Mis
 class TransformersBackend:
     """`model.generate` with `num_return_sequences=n` per prompt (the prompt is encoded once)."""
 
-    capabilities = Capabilities()  # plain sampling: no grammar, no verdict continuation
+    capabilities = Capabilities(continuation=True)  # no grammar, so no constrained verdicts
 
     def __init__(
         self,
@@ -54,8 +54,15 @@ class TransformersBackend:
 
     def _one(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
         torch = self._torch
+        messages = [dict(m) for m in req.messages]
+        if req.prefix is not None:  # continue the assistant's reply
+            messages.append({"role": "assistant", "content": req.prefix})
         ids = self.tokenizer.apply_chat_template(
-            list(req.messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            messages,
+            add_generation_prompt=req.prefix is None,
+            continue_final_message=req.prefix is not None,
+            return_tensors="pt",
+            return_dict=True,
         ).to(self.device)
         torch.manual_seed(req.seed)
         do_sample = sampling.temperature > 0

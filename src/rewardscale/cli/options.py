@@ -64,6 +64,7 @@ FLAGS: dict[str, Flag] = {
     "max_tokens": Flag(min=16),
     "max_retries": Flag(min=0),
     "critique_budget": Flag(min=1),
+    "principles_budget": Flag(min=1),
     # ServerConfig
     "k": Flag(("-k", "--k"), min=1),
     "max_k": Flag(min=1),

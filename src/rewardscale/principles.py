@@ -1,0 +1,71 @@
+"""Blind principles: the judge writes its criteria (and works out a right answer) from the
+conversation alone, before it sees any response; each sample then continues that text with its
+analysis and scores.
+
+Why: a small judge that writes its principles with the responses in view copies the first-shown
+response's answer into them as "the right answer" (measured on the dev pairs, README). Written
+from the query alone, the criteria cannot be anchored on a response, and k samples that draw k
+such drafts vote like self-consistency over the judge's own solutions.
+
+`JudgeConfig.principles`: "joint" (the paper: principles, critique and scores in one generation),
+"blind" (one draft per sample) or "shared" (one draft per request, reused by its k samples: one
+short generation instead of k).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .template import STRUCTURAL, SYSTEM, render_context
+from .types import Message, Request
+
+PRINCIPLE_MODES = ("joint", "blind", "shared")
+
+INSTRUCTION = (
+    "Below is a conversation between a user and an AI assistant. You will judge candidate "
+    "responses to the user's last message, but you do not see them yet. Write the specific "
+    "criteria that matter most for judging responses to THIS conversation, each with a weight "
+    "(the weights sum to 100%). If the message has a right answer (a number, a date, a word, a "
+    "list, the output of code), work it out yourself step by step and state it in the criteria; "
+    "if it sets constraints (length, words, format), list each one."
+)
+OUTPUT = "Write one part only:\nSpecific Criteria: <your criteria, with weights>"
+
+_LABEL = re.compile(r"^\W*specific criteria\W*:?\**\s*", re.IGNORECASE)
+_BLANK_LINE = re.compile(r"\n\s*\n")
+
+
+def render_principles(request: Request) -> list[Message]:
+    """The chat messages that ask for criteria from the conversation alone (no response in them)."""
+    parts = [INSTRUCTION, "#### Conversation Context ####\n" + render_context(request.messages), OUTPUT]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def clean_draft(text: str) -> str:
+    """A draft's criteria: without its `Specific Criteria:` label, cut at its first paragraph
+    break and before anything that carries structure (a section header, an `Analysis:` or
+    `Scores:` label, a `\\boxed`): a draft steered by the query can neither start the analysis
+    nor write a verdict the parser would read as the sample's. Empty when nothing is left."""
+    text = _LABEL.sub("", text.strip(), count=1)
+    marker = STRUCTURAL.search(text)
+    if marker:
+        text = text[: marker.start()]
+    return _BLANK_LINE.split(text.strip(), maxsplit=1)[0].strip()
+
+
+def principles_prefix(criteria: str) -> str:
+    """The assistant text a sample continues: its criteria, then the analysis label."""
+    return f"Specific Criteria: {criteria}\n\nAnalysis:"
+
+
+def drafts_per_request(mode: str, k: int) -> int:
+    """How many drafts a request needs: one per sample (blind), one in all (shared)."""
+    if mode not in PRINCIPLE_MODES:
+        raise ValueError(f"principles must be one of {', '.join(PRINCIPLE_MODES)}, got {mode!r}")
+    return {"joint": 0, "blind": k, "shared": 1}[mode]
+
+
+def draft_for(drafts: Sequence[str], index: int) -> str:
+    """The draft sample `index` continues: its own (blind) or the request's one (shared)."""
+    return drafts[index] if len(drafts) > 1 else drafts[0]
