@@ -44,6 +44,8 @@ JUDGE = {
     "--critique-budget": (None, None),
     "--constrain-format": (None, False),
     "--score-mode": (None, "integer"),
+    "--principles": (None, "joint"),
+    "--principles-budget": (None, 160),
 }
 
 

@@ -13,6 +13,7 @@ Each field carries its help text in `metadata["help"]` (TRL's `*Config` habit).
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -153,6 +154,17 @@ class JudgeConfig:
             raise TypeError(f"unknown judge setting(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
         return replace(self, **overrides)
 
+    def with_model_defaults(self, settings: Mapping[str, Any], explicit: Collection[str] = ()) -> JudgeConfig:
+        """A copy with a model's own judge settings (`models.judge_settings`) in every field not
+        in `explicit` (the fields the user set); `max_tokens`, `temperature` and `top_p` are the
+        sampling's. Unknown names raise TypeError (a model card that names a field that is gone)."""
+        sampling_names = {f.name for f in fields(Sampling)}
+        top = {k: v for k, v in settings.items() if k not in explicit and k not in sampling_names}
+        inner = {k: v for k, v in settings.items() if k not in explicit and k in sampling_names}
+        if inner:
+            top["sampling"] = replace(self.sampling, **inner)
+        return self.with_overrides(**top)
+
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["sampling"] = self.sampling.to_dict()
@@ -234,6 +246,12 @@ class BackendConfig:
             base = models.store_id(self.model or models.DEFAULT_MODEL)
             return models.lora_model_id(base, self.lora) if self.lora else base
         return self.model
+
+    @property
+    def judge_defaults(self) -> dict[str, Any]:
+        """The judge settings of the embedded judge this builds (llamacpp; `models.judge_settings`),
+        {} otherwise."""
+        return models.judge_settings(self.model) if self.kind == "llamacpp" else {}
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments `rewardscale.backends.make_backend(self.kind, ...)` takes."""

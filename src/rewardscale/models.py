@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import RewardscaleError
 
@@ -92,6 +93,10 @@ class EmbeddedAdapter:
     card: str
     scale: float = 1.0
     license: str = "Apache-2.0"
+    # The judge settings it was trained for and measured with (JudgeConfig fields; `max_tokens`
+    # and `temperature` are its Sampling's), like a Hugging Face model's generation_config.json:
+    # applied wherever the user sets none of them (`JudgeConfig.with_model_defaults`).
+    judge: tuple[tuple[str, Any], ...] = ()
 
 
 ADAPTERS: dict[str, EmbeddedAdapter] = {
@@ -109,6 +114,13 @@ ADAPTERS: dict[str, EmbeddedAdapter] = {
     )
 }
 DEFAULT_MODEL = BASE_MODEL
+
+
+def judge_settings(name: str | None) -> dict[str, Any]:
+    """The judge settings embedded model `name` (None: the default) ships with; {} for a base
+    model or a name that is not embedded."""
+    adapter = ADAPTERS.get(name or DEFAULT_MODEL)
+    return dict(adapter.judge) if adapter else {}
 
 
 def adapters_dir() -> Path:

@@ -22,19 +22,20 @@ import functools
 import inspect
 import re
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 from typer.models import OptionInfo
 
+from .. import models
 from ..config import BackendConfig, JudgeConfig
 from ..metarm.options import MetaRMOptions
 from ..serve.config import ServerConfig
 from ..train.common import TrainOptions
 from ..types import Sampling
-from .common import checked
+from .common import checked, err
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ FLAGS: dict[str, Flag] = {
     "patience": Flag(min=1),
 }
 # the server's flags stay in the command's own panel
+CTX_PARAM = "config_flags_ctx"  # the hidden parameter that receives the command's typer.Context
 PANELS = {BackendConfig: "Backend", JudgeConfig: "Judge", TrainOptions: "Training", MetaRMOptions: "Training"}
 CONFIG_PARAMS = {
     "backend_cfg": BackendConfig,
@@ -264,6 +266,7 @@ def config_flags(
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> Any:
+            ctx = kwargs.pop(CTX_PARAM, None)
             settings: dict[type, dict[str, Any]] = {cls: {} for cls in configs}
             nested: dict[tuple[type, str, type], dict[str, Any]] = {}
             for d in derived:
@@ -279,14 +282,44 @@ def config_flags(
                     kwargs[name] = checked(dataclasses.replace, bases[cls], **settings[cls])
                 elif cls in settings:
                     kwargs[name] = checked(cls, **settings[cls])
+            if "backend_cfg" in kwargs and "judge_cfg" in kwargs:
+                kwargs["judge_cfg"] = _model_defaults(kwargs["backend_cfg"], kwargs["judge_cfg"], derived, ctx)
             return fn(**kwargs)
 
-        params = own + [d.param for d in derived]
+        # typer hands a parameter typed typer.Context the command's context (where each value came from)
+        ctx_param = inspect.Parameter(CTX_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+        params = own + [d.param for d in derived] + [ctx_param]
         command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
         return command
 
     return decorate
+
+
+def _model_defaults(
+    backend: BackendConfig, judge: JudgeConfig, derived: Sequence[_Field], ctx: typer.Context | None
+) -> JudgeConfig:
+    """The judge with its embedded model's own settings (`models.judge_settings`) in every judge
+    flag the user left at its default; says which on stderr. Without a context (a command called
+    as a function) every flag counts as set."""
+    settings = backend.judge_defaults
+    if not settings or ctx is None:
+        return judge
+    explicit = {
+        d.field
+        for d in derived
+        if d.config is JudgeConfig and getattr(ctx.get_parameter_source(d.param.name), "name", "") != "DEFAULT"
+    }
+    applied = {k: v for k, v in settings.items() if k not in explicit}
+    if applied:
+        shown = " ".join(flag_name(k) if v is True else f"{flag_name(k)} {v}" for k, v in applied.items())
+        err.print(
+            f"{backend.model or models.DEFAULT_MODEL}: its judge settings {shown} (a flag overrides)",
+            markup=False,
+            highlight=False,
+            style="dim",
+        )
+    return checked(judge.with_model_defaults, settings, explicit)
 
 
 def _declared(param: inspect.Parameter) -> set[str]:
