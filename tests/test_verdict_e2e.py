@@ -25,3 +25,26 @@ def test_llamacpp_forces_a_verdict_on_truncated_samples_and_reads_expected_score
         assert j.expected is not None and all(1.0 <= e <= 10.0 for e in j.expected)
         assert j.text.rstrip().endswith("}")
     assert r.rewards == pytest.approx([sum(j.expected[i] for j in r.samples) for i in range(2)])
+
+
+@pytest.mark.slow
+def test_llamacpp_continues_blind_principles():
+    """Blind principles on the real engine: each sample's text starts with a draft written from
+    the conversation alone (an assistant prefix llama.cpp continues), and ends in a verdict."""
+    from rewardscale import models
+
+    backend = LlamaCppBackend(models.model_path(models.FIXTURE_MODEL), parallel=2, ctx_per_slot=2048, threads=2)
+    grm = GRM(
+        backend,
+        sampling=Sampling(max_tokens=64),
+        principles="blind",
+        principles_budget=48,
+        force_verdict=True,
+        critique_budget=32,
+    )
+    with grm:
+        r = grm.score("What is 17*23?", ["17*23 = 391.", "17*23 = 401."], k=2)
+    assert len(r.samples) == 2
+    for j in r.samples:
+        assert j.text.startswith("Specific Criteria: ") and "\n\nAnalysis:" in j.text, j.text
+        assert j.principles and j.valid, (j.status, j.text)
