@@ -78,7 +78,7 @@ def main() -> None:
     args = ap.parse_args()
 
     sampling = Sampling(temperature=0.5, max_tokens=args.max_tokens)
-    path = models.model_path(models.DEFAULT_MODEL)
+    path = models.model_path(models.BASE_MODEL)
     backend = TimedBackend(LlamaCppBackend(path, parallel=args.k, threads=args.threads))
     single_sequence(backend, QUERIES[2], Sampling(max_tokens=8), seed=0)  # warm-up
 

@@ -109,7 +109,7 @@ def main() -> None:
     from rewardscale import models
     from rewardscale.backends.llamacpp import LlamaCppBackend
 
-    model = args.model or models.DEFAULT_MODEL
+    model = args.model or models.BASE_MODEL  # the raw engine (model_path takes a base model)
     rows = [json.loads(line) for line in args.data.open()][: args.limit]
     if args.count_tokens:
         n = prompt_tokens(rows, model)

@@ -52,7 +52,7 @@ def decode_speed(tokens: int, threads: int, runs: int) -> tuple[float, int, str]
 
     from rewardscale import models
 
-    path = models.model_path(models.DEFAULT_MODEL)
+    path = models.model_path(models.BASE_MODEL)
     p = xlc.CommonParams()
     p.model.path = str(path)
     p.n_parallel = 1

@@ -37,7 +37,7 @@ def _messages(seed: int) -> list[dict]:
 def _model_path() -> str:
     from rewardscale import models
 
-    return str(models.model_path(models.DEFAULT_MODEL))
+    return str(models.model_path(models.BASE_MODEL))
 
 
 def xllamacpp_runner(max_tokens: int, threads: int, k_max: int):

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import rewardscale.cli as cli
 import rewardscale.cli.common as cli_common
+from rewardscale import models
 from rewardscale.cli.options import config_flags, flag_name
 from rewardscale.config import BackendConfig, JudgeConfig
 from rewardscale.train.common import TrainOptions
@@ -109,7 +110,8 @@ def test_serve_hands_the_judge_settings_inside_the_server_config(monkeypatch):
     result = CliRunner().invoke(cli.app, ["serve", "-k", "6", "--timeout", "30", "--seed", "5", "--max-batch", "2"])
     assert result.exit_code == 0, result.output
     ((served, config),) = seen
-    assert served is grm and judged == [JudgeConfig(seed=5)] and config.judge == JudgeConfig(seed=5)
+    judge = JudgeConfig(seed=5).with_model_defaults(models.judge_settings(None))  # the default judge's own settings
+    assert served is grm and judged == [judge] and config.judge == judge
     assert (config.k, config.timeout_s, config.max_batch, config.auth_token) == (6, 30.0, 2, None)
 
 

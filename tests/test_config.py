@@ -162,7 +162,7 @@ def test_backend_config_validates_and_hides_its_key():
 
 
 def test_backend_config_gives_make_backend_its_options():
-    assert BackendConfig().model_id == models.DEFAULT_MODEL
+    assert BackendConfig().model_id == models.store_id(models.DEFAULT_MODEL)
     assert BackendConfig(parallel=2, threads=1).options() == {
         "model": models.DEFAULT_MODEL,
         "parallel": 2,

@@ -260,7 +260,20 @@ def test_cli_constrain_format_reaches_the_grm_on_score_and_bench(tmp_path, monke
     monkeypatch.setattr(config, "make_backend", fake_make_backend)
     monkeypatch.setattr(models, "is_assembled", lambda name: True)
     runner = CliRunner()
-    res = runner.invoke(cli.app, ["score", "-q", "q", "-r", "a", "-r", "b", "-k", "2", "--constrain-format"])
+    score = [
+        "score",
+        "-q",
+        "q",
+        "-r",
+        "a",
+        "-r",
+        "b",
+        "-k",
+        "2",
+        "-m",
+        models.BASE_MODEL,
+    ]  # no judge settings of its own
+    res = runner.invoke(cli.app, [*score, "--constrain-format"])
     assert res.exit_code == 0, res.output
     assert [r.grammar for r in backends[-1].prompts] == [format_grammar(2)] * len(backends[-1].prompts)
     args = ["bench", "rewardbench", "-d", str(DATA / "rewardbench.jsonl"), "-k", "1,2", "--out", str(tmp_path / "b")]

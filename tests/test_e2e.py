@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rewardscale import GRM, Sampling, Status
+from rewardscale import GRM, Status
 from rewardscale.cli import app
 
 runner = CliRunner()
@@ -13,17 +13,20 @@ runner = CliRunner()
 
 @pytest.mark.slow
 def test_embedded_default_model_scores_a_pair():
-    """The default 1.5B judge, k=2: each valid sample's scores, mapped back through its
+    """The default judge (the trained 1.5B with the settings it ships with: blind principles,
+    forced verdicts), k=2: every sample has a verdict, and its scores, mapped back through its
     permutation, sum to the reported rewards."""
-    grm = GRM.default(parallel=2, sampling=Sampling(max_tokens=640))
+    grm = GRM.default(parallel=2)
+    assert grm.principles == "blind" and grm.forcing
     with grm:
         r = grm.score("What is 17*23?", ["17*23 = 391.", "17*23 = 401."], k=2)
     assert len(r.samples) == 2
     assert {j.spec.permutation for j in r.samples} == {(0, 1), (1, 0)}
     valid = [j for j in r.samples if j.valid]
-    assert valid, [j.text for j in r.samples]
+    assert len(valid) == 2, [j.text for j in r.samples]
     for j in valid:
-        assert j.status is Status.OK and len(j.scores) == 2 and all(1 <= s <= 10 for s in j.scores)
+        assert j.status in (Status.OK, Status.FORCED) and len(j.scores) == 2 and all(1 <= s <= 10 for s in j.scores)
+        assert j.text.startswith("Specific Criteria: ")
         assert [j.scores[orig] for orig in j.spec.permutation] == list(j.shown_scores)
         assert j.principles and j.critique
     assert r.rewards == [float(sum(j.scores[i] for j in valid)) for i in range(2)]

@@ -81,7 +81,7 @@ def test_the_model_id_names_each_adapter_by_file_name_and_sha256(adapter, tmp_pa
     assert plain.model_id == "m.gguf"
     assert adapted.model_id == f"m.gguf+adapter.gguf@{sha12(adapter)}"
     half = BackendConfig(lora=(f"{adapter}:0.5",))
-    assert half.model_id == f"{models.DEFAULT_MODEL}+adapter.gguf@{sha12(adapter)}*0.5"
+    assert half.model_id == f"{models.store_id(models.DEFAULT_MODEL)}+adapter.gguf@{sha12(adapter)}*0.5"
     assert BackendConfig(model="m.gguf", lora=(str(adapter),)).model_id == adapted.model_id  # same file, same id
     adapter.write_bytes(b"GGUF-lora-two, retrained")  # a retrained adapter under the same name
     assert BackendConfig(model="m.gguf", lora=(str(adapter),)).model_id != adapted.model_id
@@ -131,7 +131,7 @@ def test_make_backend_adds_adapters_after_an_embedded_judges_own(adapter, tmp_pa
     monkeypatch.setattr(models, "llama_files", lambda name: (tmp_path / "base.gguf", [(own, 1.0)]))
     b = make_backend("llamacpp", model=models.DEFAULT_MODEL, lora=[(str(adapter), 0.5)])
     assert b.path == tmp_path / "base.gguf" and b.options["lora"] == [(own, 1.0), (str(adapter), 0.5)]
-    assert b.model_id == f"{models.DEFAULT_MODEL}+adapter.gguf@{sha12(adapter)}*0.5"
+    assert b.model_id == f"{models.store_id(models.DEFAULT_MODEL)}+adapter.gguf@{sha12(adapter)}*0.5"
     b = make_backend("llamacpp", model="plain.gguf", lora=[(str(adapter), 1.0)])
     assert b.path == "plain.gguf" and b.options["lora"] == [(str(adapter), 1.0)]
     assert b.model_id == f"plain.gguf+adapter.gguf@{sha12(adapter)}"

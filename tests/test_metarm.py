@@ -347,7 +347,7 @@ def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(config, "make_backend", lambda name, **kw: FakeBackend())
     monkeypatch.setattr(models, "is_assembled", lambda name: True)
-    base = ["score", "-q", "which?", "-r", "a long answer", "-r", "b", "-k", "4", "--no-store"]
+    base = ["score", "-q", "which?", "-r", "a long answer", "-r", "b", "-k", "4", "--no-store", "-m", models.BASE_MODEL]
     res = runner.invoke(cli.app, [*base, "--meta-rm", str(out), "--json", "--show-samples"])
     assert res.exit_code == 0, res.output
     reward = json.loads(res.stdout)
@@ -365,7 +365,19 @@ def test_cli_train_metarm_and_score_with_it(tmp_path, monkeypatch):
         tmp_path / "req.jsonl", [{"query": f"q{i}", "responses": ["long answer", "b"]} for i in range(2)]
     )
     res = runner.invoke(
-        cli.app, ["score", str(reqs), "-o", str(tmp_path / "r.jsonl"), "-k", "2", "--meta-rm", str(out)]
+        cli.app,
+        [
+            "score",
+            str(reqs),
+            "-o",
+            str(tmp_path / "r.jsonl"),
+            "-k",
+            "2",
+            "--meta-rm",
+            str(out),
+            "-m",
+            models.BASE_MODEL,
+        ],
     )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]

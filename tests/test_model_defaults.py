@@ -42,6 +42,10 @@ def test_settings_fill_what_the_user_left_unset():
     )
     kept = base.with_model_defaults(dict(SETTINGS), explicit={"principles", "max_tokens"})
     assert (kept.principles, kept.sampling.max_tokens, kept.force_verdict) == ("joint", 1024, True)
+    # one that cannot go with what the user set is left out
+    constrained = JudgeConfig(constrain_format=True).with_model_defaults(dict(SETTINGS), explicit={"constrain_format"})
+    assert (constrained.principles, constrained.force_verdict) == ("joint", True)
+    assert constrained.setting("max_tokens") == 160 and constrained.setting("principles") == "joint"
     with pytest.raises(TypeError, match="unknown judge setting"):
         base.with_model_defaults({"principle": "blind"})
 

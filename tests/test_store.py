@@ -157,15 +157,16 @@ def test_cli_scores_a_file_and_resumes(tmp_path, monkeypatch):
     inp.write_text("\n".join(json.dumps(r.to_dict()) for r in REQUESTS[:5]) + "\n" + '{"query": "bad"}\n')
     out = tmp_path / "rewards.jsonl"
     runner = CliRunner()
-    res = runner.invoke(cli.app, ["score", str(inp), "-o", str(out), "-k", "4"])
+    base = ["-m", models.BASE_MODEL]  # the fake plays a model with no judge settings of its own
+    res = runner.invoke(cli.app, ["score", str(inp), "-o", str(out), "-k", "4", *base])
     assert res.exit_code == 2 and "req.jsonl:6" in res.output and not out.exists()
-    res = runner.invoke(cli.app, ["score", str(inp), "-o", str(out), "-k", "4", "--skip-invalid"])
+    res = runner.invoke(cli.app, ["score", str(inp), "-o", str(out), "-k", "4", "--skip-invalid", *base])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 5 and all(len(r["samples"]) == 4 for r in rows)
     assert (tmp_path / "rewards.jsonl.samples.sqlite").exists()
     first = out.read_text()
-    res = runner.invoke(cli.app, ["score", str(inp), "-o", str(out), "-k", "4", "--skip-invalid"])
+    res = runner.invoke(cli.app, ["score", str(inp), "-o", str(out), "-k", "4", "--skip-invalid", *base])
     said = " ".join(res.output.split())
     assert res.exit_code == 0 and backends[-1].calls == [] and "0 generated, 20 from the store" in said
     assert out.read_text() == first

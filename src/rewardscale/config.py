@@ -157,13 +157,26 @@ class JudgeConfig:
     def with_model_defaults(self, settings: Mapping[str, Any], explicit: Collection[str] = ()) -> JudgeConfig:
         """A copy with a model's own judge settings (`models.judge_settings`) in every field not
         in `explicit` (the fields the user set); `max_tokens`, `temperature` and `top_p` are the
-        sampling's. Unknown names raise TypeError (a model card that names a field that is gone)."""
+        sampling's. A setting that cannot go with what the user set (blind principles with
+        `constrain_format`) is left out. Unknown names raise TypeError (a model card that names a
+        field that is gone)."""
         sampling_names = {f.name for f in fields(Sampling)}
-        top = {k: v for k, v in settings.items() if k not in explicit and k not in sampling_names}
-        inner = {k: v for k, v in settings.items() if k not in explicit and k in sampling_names}
-        if inner:
-            top["sampling"] = replace(self.sampling, **inner)
-        return self.with_overrides(**top)
+        config = self
+        for name, value in settings.items():
+            if name in explicit:
+                continue
+            change = (
+                {"sampling": replace(config.sampling, **{name: value})} if name in sampling_names else {name: value}
+            )
+            try:
+                config = config.with_overrides(**change)
+            except ConfigError:
+                continue
+        return config
+
+    def setting(self, name: str) -> Any:
+        """A field's value by name; `max_tokens`, `temperature` and `top_p` are the sampling's."""
+        return getattr(self.sampling if name in {f.name for f in fields(Sampling)} else self, name)
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -104,16 +104,25 @@ ADAPTERS: dict[str, EmbeddedAdapter] = {
     for a in (
         EmbeddedAdapter(
             name="rewardscale-judge-1.5b",
-            description="checker-grounded cold start (LoRA r16, last 8 layers) on program-checked judge data",
+            description="worked-critique SFT (LoRA r16, last 8 layers) on program-checked judge data; blind principles",
             base=BASE_MODEL,
             filename="rewardscale-judge-1.5b.gguf",
             size=10_559_200,
-            sha256="65d42e0bef4f8460a79362b54b61df749cdd5a888545a70fb45e3e1b47d51850",
+            sha256="fc68eccdb0de4448d580771037f9a1c5d49a046f8e0648760af818736942a973",
             card="rewardscale-judge-1.5b.md",
+            # what it was measured with on the dev pairs (model card): criteria drafted from the
+            # query alone, a 96-token critique, then a forced verdict; one redraw
+            judge=(
+                ("principles", "blind"),
+                ("force_verdict", True),
+                ("critique_budget", 96),
+                ("max_tokens", 160),
+                ("max_retries", 1),
+            ),
         ),
     )
 }
-DEFAULT_MODEL = BASE_MODEL
+DEFAULT_MODEL = "rewardscale-judge-1.5b"  # the trained judge; BASE_MODEL is the raw one
 
 
 def judge_settings(name: str | None) -> dict[str, Any]:

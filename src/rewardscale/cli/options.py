@@ -264,6 +264,8 @@ def config_flags(
                 f"exclude {', '.join(clash)} (or spell it otherwise with decls=)"
             )
 
+        picks_model = any(d.config is BackendConfig and d.field == "model" for d in derived)
+
         @functools.wraps(fn)
         def command(**kwargs: Any) -> Any:
             ctx = kwargs.pop(CTX_PARAM, None)
@@ -282,7 +284,7 @@ def config_flags(
                     kwargs[name] = checked(dataclasses.replace, bases[cls], **settings[cls])
                 elif cls in settings:
                     kwargs[name] = checked(cls, **settings[cls])
-            if "backend_cfg" in kwargs and "judge_cfg" in kwargs:
+            if picks_model and "judge_cfg" in kwargs:  # a command that picks its model itself applies none
                 kwargs["judge_cfg"] = _model_defaults(kwargs["backend_cfg"], kwargs["judge_cfg"], derived, ctx)
             return fn(**kwargs)
 
@@ -310,7 +312,8 @@ def _model_defaults(
         for d in derived
         if d.config is JudgeConfig and getattr(ctx.get_parameter_source(d.param.name), "name", "") != "DEFAULT"
     }
-    applied = {k: v for k, v in settings.items() if k not in explicit}
+    configured = checked(judge.with_model_defaults, settings, explicit)
+    applied = {k: v for k, v in settings.items() if k not in explicit and configured.setting(k) == v}
     if applied:
         shown = " ".join(flag_name(k) if v is True else f"{flag_name(k)} {v}" for k, v in applied.items())
         err.print(
@@ -319,7 +322,7 @@ def _model_defaults(
             highlight=False,
             style="dim",
         )
-    return checked(judge.with_model_defaults, settings, explicit)
+    return configured
 
 
 def _declared(param: inspect.Parameter) -> set[str]:

@@ -52,7 +52,7 @@ LIMIT = typer.Option(None, "--limit", help="Use only the first N examples.")
 def data_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory: tasks, responses, train/dev JSONL, card."),
     model: list[str] = typer.Option(
-        [models.DEFAULT_MODEL, models.FIXTURE_MODEL],
+        [models.BASE_MODEL, models.FIXTURE_MODEL],
         "--model",
         "-m",
         help="Embedded model name or GGUF that answers the tasks (repeatable).",
