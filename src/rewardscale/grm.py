@@ -62,25 +62,6 @@ def with_q(judgments: Sequence[Sequence[Judgment]], qs: Sequence[Sequence[float 
     return [[replace(j, q=q) for j, q in zip(js, q_row)] for js, q_row in zip(judgments, qs)]
 
 
-def _prefix(drafts: Sequence[Completion], index: int) -> str | None:
-    """The assistant text sample `index` continues: its principles draft, cleaned; None (a joint
-    sample) when the draft failed or nothing usable is left of it."""
-    draft = blind.draft_for(drafts, index)
-    criteria = "" if draft.error else blind.clean_draft(draft.text)
-    return blind.principles_prefix(criteria) if criteria else None
-
-
-def _draft_tokens(drafts: Sequence[Sequence[Completion]] | None, request: int, index: int) -> int:
-    """The draft tokens a sample is charged: its own draft (blind); a shared draft once, on the
-    request's first sample."""
-    if drafts is None:
-        return 0
-    own = drafts[request]
-    if len(own) > 1:
-        return own[index].tokens
-    return own[0].tokens if index == 0 else 0
-
-
 def retry_seed(spec: SampleSpec, attempt: int) -> int:
     """The seed of a sample's retry (one prompt per sample, so its slot is part of it)."""
     return planning.derive_seed(spec.seed, spec.slot, attempt)
@@ -275,7 +256,7 @@ class GRM:
         out: list[list[Judgment | None]] = [[None] * k for _ in requests]
         drafts = self._drafts(requests, k)
         pending = [
-            _Pending(ri, spec, 1, spent=_draft_tokens(drafts, ri, spec.index))
+            _Pending(ri, spec, 1, spent=blind.draft_tokens(drafts, ri, spec.index))
             for ri, specs in enumerate(plans)
             for spec in specs
         ]
@@ -299,18 +280,8 @@ class GRM:
         """The principles drafts (`JudgeConfig.principles` blind or shared): per request, its k
         drafts or its one, written from the conversation alone; None in joint mode. One request
         of n drafts each, so the engine prefills each conversation once."""
-        n = blind.drafts_per_request(self.principles, k)
-        if not n:
-            return None
-        jobs = [
-            GenerationRequest(
-                messages=tuple(blind.render_principles(r)),
-                n=n,
-                seed=planning.derive_seed(planning.request_seed(r, self.seed), "principles"),
-            )
-            for r in requests
-        ]
-        return self.backend.generate(jobs, self.config.principles_sampling)
+        jobs = blind.draft_requests(requests, self.principles, k, self.seed)
+        return self.backend.generate(jobs, self.config.principles_sampling) if jobs else None
 
     def generate(self, jobs: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[list[Completion]]:
         """The single place samples are generated."""
@@ -391,7 +362,7 @@ class GRM:
         members: list[list[_Pending]] = []
         index: dict[tuple[int, int], int] = {}
         for p in pending:
-            prefix = None if drafts is None else _prefix(drafts[p.request], p.spec.index)
+            prefix = None if drafts is None else blind.sample_prefix(drafts[p.request], p.spec.index)
             own = prefix is not None and self.principles == "blind"
             key = (p.request, p.spec.group) if p.attempt == 1 and not own else None
             if key is not None and key in index:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from . import plan as planning
+from .backends.base import Completion, GenerationRequest
 from .template import STRUCTURAL, SYSTEM, render_context
 from .types import Message, Request
 
@@ -66,6 +68,36 @@ def drafts_per_request(mode: str, k: int) -> int:
     return {"joint": 0, "blind": k, "shared": 1}[mode]
 
 
-def draft_for(drafts: Sequence[str], index: int) -> str:
-    """The draft sample `index` continues: its own (blind) or the request's one (shared)."""
-    return drafts[index] if len(drafts) > 1 else drafts[0]
+def draft_requests(requests: Sequence[Request], mode: str, k: int, seed: int) -> list[GenerationRequest]:
+    """The draft prompts of a batch: per request one prompt for all its drafts (n = k blind,
+    1 shared; one prefill each), seeded from the request's content; none in joint mode."""
+    n = drafts_per_request(mode, k)
+    if not n:
+        return []
+    return [
+        GenerationRequest(
+            messages=tuple(render_principles(r)),
+            n=n,
+            seed=planning.derive_seed(planning.request_seed(r, seed), "principles"),
+        )
+        for r in requests
+    ]
+
+
+def sample_prefix(drafts: Sequence[Completion], index: int) -> str | None:
+    """The assistant text sample `index` continues: its own draft (blind) or its request's one
+    (shared), cleaned; None (a joint sample) when the draft failed or nothing usable is left."""
+    draft = drafts[index] if len(drafts) > 1 else drafts[0]
+    criteria = "" if draft.error else clean_draft(draft.text)
+    return principles_prefix(criteria) if criteria else None
+
+
+def draft_tokens(drafts: Sequence[Sequence[Completion]] | None, request: int, index: int) -> int:
+    """The draft tokens a sample is charged: its own draft (blind); a shared draft once, on the
+    request's first sample."""
+    if drafts is None:
+        return 0
+    own = drafts[request]
+    if len(own) > 1:
+        return own[index].tokens
+    return own[0].tokens if index == 0 else 0
