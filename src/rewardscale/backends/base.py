@@ -88,6 +88,12 @@ class GenerationRequest:
         if self.verdict is not None and (self.prefix is None or self.n != 1 or self.verdict < 1):
             raise ValueError("a verdict request continues a prefix, once, for at least one response")
 
+    def chat(self) -> list[dict[str, str]]:
+        """The messages as a chat body takes them: with the assistant prefix (if any) as a final
+        assistant message, which the engine continues."""
+        messages = [dict(m) for m in self.messages]
+        return messages + [{"role": "assistant", "content": self.prefix}] if self.prefix is not None else messages
+
 
 @dataclass(frozen=True)
 class TokenLogprobs:

@@ -96,7 +96,7 @@ class LlamaCppBackend:
         if req.verdict is not None:
             return [self._verdict(req, sampling)]
         body: dict[str, Any] = {
-            "messages": _with_prefix(req),
+            "messages": req.chat(),
             "n": req.n,
             "seed": req.seed,
             "temperature": sampling.temperature,
@@ -145,7 +145,7 @@ class LlamaCppBackend:
         cache makes the shared prefix cheap."""
         n, prefix = req.verdict or 1, req.prefix or ""
         body: dict[str, Any] = {
-            "messages": _with_prefix(req),
+            "messages": req.chat(),
             "grammar": verdict_grammar(n),
             "seed": req.seed,
             "temperature": sampling.temperature,
@@ -207,13 +207,6 @@ class LlamaCppBackend:
             return
         log.warning("llama.cpp's task loop did not answer in %.0fs; left to the process exit", CLOSE_BARRIER_S)
         keep_forever(server)
-
-
-def _with_prefix(req: GenerationRequest) -> list[dict[str, str]]:
-    """The request's messages, with its assistant prefix (if any) as a final assistant message
-    that llama.cpp continues."""
-    messages = [dict(m) for m in req.messages]
-    return messages + [{"role": "assistant", "content": req.prefix}] if req.prefix is not None else messages
 
 
 def loop_answers(server: Any, timeout_s: float) -> bool:

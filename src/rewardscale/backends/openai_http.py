@@ -307,7 +307,7 @@ class OpenAIBackend:
             want = req.n - len(out)
             body = {
                 "model": self.model,
-                "messages": self._messages(req),
+                "messages": req.chat(),
                 "n": want,
                 "seed": req.seed + len(out),
                 "temperature": sampling.temperature,
@@ -339,12 +339,6 @@ class OpenAIBackend:
             return {"ebnf": grammar}
         raise BackendError("this server cannot constrain a generation (verdict_constraint 'none')")
 
-    @staticmethod
-    def _messages(req: GenerationRequest) -> list[dict[str, str]]:
-        """The request's messages, with its assistant prefix (if any) as the final message."""
-        messages = [dict(m) for m in req.messages]
-        return messages + [{"role": "assistant", "content": req.prefix}] if req.prefix is not None else messages
-
     def _continue_fields(self, req: GenerationRequest) -> dict[str, Any]:
         """How this server is told to continue the final assistant message: vLLM / SGLang
         `continue_final_message`; llama.cpp server continues one by itself."""
@@ -358,7 +352,7 @@ class OpenAIBackend:
         n = req.verdict or 1
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": self._messages(req),
+            "messages": req.chat(),
             "n": 1,
             "seed": req.seed,
             "temperature": sampling.temperature,

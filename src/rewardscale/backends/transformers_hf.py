@@ -54,11 +54,8 @@ class TransformersBackend:
 
     def _one(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
         torch = self._torch
-        messages = [dict(m) for m in req.messages]
-        if req.prefix is not None:  # continue the assistant's reply
-            messages.append({"role": "assistant", "content": req.prefix})
         ids = self.tokenizer.apply_chat_template(
-            messages,
+            req.chat(),  # with a prefix: the assistant's reply, continued
             add_generation_prompt=req.prefix is None,
             continue_final_message=req.prefix is not None,
             return_tensors="pt",
