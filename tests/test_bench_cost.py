@@ -3,6 +3,7 @@ against the scripted fake judge (10 tokens per completion)."""
 
 import json
 import sqlite3
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -129,6 +130,26 @@ def test_a_run_served_from_the_store_times_only_what_it_generated(tmp_path):
     assert (t2.tokens, t2.samples) == (0, 0) and t2.seconds_per_token() is None
     # the stored samples keep their token counts, so the tokens per example are the same
     assert {j.tokens for js in bench.judgments for j in js} == {TOKENS}
+
+
+class SlowVerdicts(VerdictFake):
+    """Forcing that takes a measurable 0.2 s per verdict call."""
+
+    def verdicts(self, requests, sampling):
+        time.sleep(0.2)
+        return super().verdicts(requests, sampling)
+
+
+def test_the_wall_time_of_forcing_is_its_own_phase(tmp_path):
+    grm = GRM(SlowVerdicts(rambler), force_verdict=True)
+    res = run_bench(grm, ["rewardbench"], [str(DATA / "rewardbench.jsonl")], [1, 2], tmp_path)
+    phases = res["timing"]["seconds_by_phase"]
+    assert set(phases) == {"drafts", "samples", "verdicts"} and phases["drafts"] == 0
+    # one verdict call per request (the whole sample batch is forced together): at least 0.2 s
+    assert 0.2 <= phases["verdicts"] <= res["timing"]["seconds"]
+    assert phases["verdicts"] > phases["samples"]
+    md = (tmp_path / "results.md").read_text()
+    assert "; by phase: verdicts 0.2" in md and "%)" in md  # the fake samples take no measurable time
 
 
 def test_report_has_the_compute_table_and_the_tokens_plot(tmp_path):

@@ -6,7 +6,9 @@ failures (bounded) -> vote. Every step is a plain function from the modules besi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -132,6 +134,17 @@ class GRM:
         config.check(backend)
         self.backend = backend if store is None else StoredBackend(backend, store)
         self.config = config
+        # wall seconds spent in each generation phase since the judge was built (drafts, samples,
+        # verdicts): what a benchmark reports as the share of forcing in its wall time
+        self.phase_seconds: dict[str, float] = {"drafts": 0.0, "samples": 0.0, "verdicts": 0.0}
+
+    @contextmanager
+    def _phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phase_seconds[name] += time.perf_counter() - start
 
     @property
     def store(self) -> SampleStore | None:
@@ -281,11 +294,15 @@ class GRM:
         drafts or its one, written from the conversation alone; None in joint mode. One request
         of n drafts each, so the engine prefills each conversation once."""
         jobs = blind.draft_requests(requests, self.principles, k, self.seed)
-        return self.backend.generate(jobs, self.config.principles_sampling) if jobs else None
+        if not jobs:
+            return None
+        with self._phase("drafts"):
+            return self.backend.generate(jobs, self.config.principles_sampling)
 
     def generate(self, jobs: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[list[Completion]]:
         """The single place samples are generated."""
-        return self.backend.generate(jobs, self.generation_sampling, progress)
+        with self._phase("samples"):
+            return self.backend.generate(jobs, self.generation_sampling, progress)
 
     def _verdict_pass(
         self, requests: Sequence[Request], judged: list[tuple[_Pending, Judgment, GenerationRequest]]
@@ -312,7 +329,8 @@ class GRM:
             vreqs.append(GenerationRequest(job.messages, 1, seed, prefix=prefix, verdict=n, top_logprobs=logprobs))
         if not vreqs:
             return judged
-        results = [comps[0] for comps in self.backend.generate(vreqs, self.sampling)]
+        with self._phase("verdicts"):
+            results = [comps[0] for comps in self.backend.generate(vreqs, self.sampling)]
         out = list(judged)
         for idx, vreq, res in zip(todo, vreqs, results):
             p, j, job = judged[idx]

@@ -21,12 +21,15 @@ from ..types import Judgment
 @dataclass(frozen=True)
 class Timing:
     """What this run's sampling took: wall seconds, and the tokens and samples it generated in
-    that time (not those served from the store). `metarm_seconds_per_sample`: meta RM scoring."""
+    that time (not those served from the store). `metarm_seconds_per_sample`: meta RM scoring.
+    `phases`: wall seconds of each generation phase (`GRM.phase_seconds`: drafts, samples,
+    verdicts), so the share of forcing in the wall time is read off, not guessed."""
 
     seconds: float
     tokens: int
     samples: int
     metarm_seconds_per_sample: float | None = None
+    phases: dict[str, float] | None = None
 
     def seconds_per_token(self) -> float | None:
         return self.seconds / self.tokens if self.tokens > 0 else None
@@ -41,6 +44,7 @@ class Timing:
             "samples_generated": self.samples,
             "seconds_per_token": self.seconds_per_token(),
             "seconds_per_sample": self.seconds_per_sample(),
+            **({"seconds_by_phase": self.phases} if self.phases is not None else {}),
         }
 
 

@@ -213,6 +213,10 @@ def compute_markdown(results: dict[str, Any]) -> list[str]:
             f"this run sampled for {_num(t['seconds'])} s and generated {t['tokens_generated']:,} tokens "
             f"in {t['samples_generated']:,} samples (the rest, if any, came from the store)"
         )
+        phases = t.get("seconds_by_phase") or {}
+        if t["seconds"] > 0 and any(phases.values()):
+            shares = ", ".join(f"{name} {_num(v)} s ({100 * v / t['seconds']:.1f}%)" for name, v in phases.items() if v)
+            when += f"; by phase: {shares}"
     else:
         when = "no sampling was timed in this run (stored-only report), so seconds are not given"
     lines += [

@@ -106,14 +106,16 @@ def timed_sampling(
     that time (with a store, only what was not served from it, so a resumed run's seconds are
     apportioned over what it actually generated)."""
     before = None if grm.store is None else (grm.store.stats.generated_tokens, grm.store.stats.generated)
+    phases_before = dict(grm.phase_seconds)
     start = time.perf_counter()
     sample_benchmarks(grm, benches, K, progress)
     seconds = time.perf_counter() - start
+    phases = {name: round(t - phases_before.get(name, 0.0), 3) for name, t in grm.phase_seconds.items()}
     if before is None or grm.store is None:
         flat = [j for b in benches for js in b.judgments for j in js[:K]]
-        return Timing(seconds, sum(j.tokens for j in flat), len(flat))
+        return Timing(seconds, sum(j.tokens for j in flat), len(flat), phases=phases)
     s = grm.store.stats
-    return Timing(seconds, s.generated_tokens - before[0], s.generated - before[1])
+    return Timing(seconds, s.generated_tokens - before[0], s.generated - before[1], phases=phases)
 
 
 def attach_q(benches: Sequence[BenchData], meta_rm: SampleScorer) -> dict[str, Any]:
