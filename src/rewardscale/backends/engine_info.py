@@ -45,11 +45,17 @@ def choices(
     used = threads or default_threads(cpus)
     small = cpus <= 4 and parallel > 1
     lines = [
-        f"llama.cpp engine: {parallel} slot(s) x {ctx_per_slot:,} tokens in one unified KV cache; "
+        f"llama.cpp engine: {parallel} slot(s) x {ctx_per_slot:,} tokens, a KV cache per slot; "
         f"{used} thread(s) on {cpus} core(s) ({'--threads' if threads else 'one per core; --threads to change'})",
         "  slots: the k samples of one prompt decode together and share its prefill (llama.cpp's n children); "
-        "different prompts each prefill the ~450-token template once per slot"
-        + (", so on a CPU this small --parallel 1 can be faster when most prompts differ" if small else ""),
+        "a slot keeps its last prompt, so a different prompt prefills only what follows the ~480-token "
+        "template, except the first one in each slot"
+        + (
+            "; on a CPU this small, decoding many sequences together gains little, so a short run of different "
+            "prompts on a fresh engine can be faster with --parallel 1"
+            if small
+            else ""
+        ),
     ]
     build = build_simd(system_info)
     missing = [f for f in SIMD if f in host and f not in build]  # in SIMD's order, oldest first

@@ -69,7 +69,11 @@ class LlamaCppBackend:
         self.model_id = model_id or (models.lora_model_id(path.name, lora) if lora else path.name)
         p.n_parallel = parallel
         p.n_ctx = parallel * ctx_per_slot
-        p.kv_unified = True  # slots share one KV pool; children copy the parent's prefix
+        # One KV stream per slot (llama.cpp copies a prompt's prefill into its n children's streams
+        # all the same). A unified pool made 8 different prompts decode 1.48x slower on 2 cores
+        # (attention runs over every slot's cells, and idle slots lose their cached template):
+        # benchmarks/kv_layout.py.
+        p.kv_unified = False
         p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads or engine_info.default_threads()
         p.warmup = False
         # /metrics goes through the engine's task loop (disabled, it answers at once without it):
