@@ -146,3 +146,21 @@ def test_llamacpp_counts_each_completions_tokens():
         backend.close()
     assert len(out[0]) == 3
     assert all(c.finish_reason == "length" and c.tokens == 12 for c in out[0])
+
+
+@pytest.mark.slow
+def test_llamacpp_a_prompt_longer_than_a_slot_is_a_clear_error():
+    """Each slot has its own KV cache of ctx_per_slot tokens: a longer prompt fails alone, and
+    its error names the setting to raise."""
+    from rewardscale import models
+    from rewardscale.backends.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(models.model_path(models.FIXTURE_MODEL), parallel=2, ctx_per_slot=256, threads=1)
+    try:
+        long = GenerationRequest(({"role": "user", "content": "word " * 400},), n=1, seed=0)
+        short = GenerationRequest(({"role": "user", "content": "Say hi."},), n=1, seed=0)
+        out = backend.generate([long, short], Sampling(max_tokens=4))
+    finally:
+        backend.close()
+    assert out[0][0].error and "--ctx-per-slot" in out[0][0].error and "256-token context" in out[0][0].error
+    assert out[1][0].error is None and out[1][0].text

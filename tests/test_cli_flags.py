@@ -28,6 +28,7 @@ BACKEND = {
     "--api-key": (None, None),
     "--lora": (None, ()),
     "--parallel": (None, 8),
+    "--ctx-per-slot": (None, 8192),
     "--threads": (None, None),
     "--verdict-constraint": (None, "none"),
     "--upstream-timeout": (None, None),

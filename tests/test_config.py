@@ -163,11 +163,14 @@ def test_backend_config_validates_and_hides_its_key():
 
 def test_backend_config_gives_make_backend_its_options():
     assert BackendConfig().model_id == models.store_id(models.DEFAULT_MODEL)
-    assert BackendConfig(parallel=2, threads=1).options() == {
+    assert BackendConfig(parallel=2, threads=1, ctx_per_slot=2048).options() == {
         "model": models.DEFAULT_MODEL,
         "parallel": 2,
+        "ctx_per_slot": 2048,
         "threads": 1,
     }
+    with pytest.raises(ConfigError, match="ctx_per_slot must be >= 256"):
+        BackendConfig(ctx_per_slot=100)
     assert BackendConfig(kind="transformers", model="./ckpt", parallel=2).options() == {"model": "./ckpt"}
     assert BackendConfig(kind="transformers", model="./ckpt").model_id == "./ckpt"
 

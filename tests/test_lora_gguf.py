@@ -119,7 +119,7 @@ def test_lora_option_applies_the_adapter_and_names_it_in_the_model_id(tiny, tmp_
     hf, base, adapter = tiny
     lora_gguf = convert_lora(adapter, tmp_path / "a.gguf", base_config=json.loads((hf / "config.json").read_text()))
     cfg = BackendConfig(model=str(base), parallel=1, threads=1, lora=(str(lora_gguf),))
-    backend = make_backend("llamacpp", **cfg.options(), ctx_per_slot=256)
+    backend = make_backend("llamacpp", **{**cfg.options(), "ctx_per_slot": 256})
     try:
         assert backend.model_id == cfg.model_id and backend.model_id.startswith(f"{base}+a.gguf@")
         out = backend._server.handle_completions({"prompt": PROMPT, "max_tokens": STEPS, "temperature": 0.0, "seed": 0})

@@ -88,6 +88,7 @@ def test_the_model_id_names_each_adapter_by_file_name_and_sha256(adapter, tmp_pa
     assert adapted.options() == {
         "model": "m.gguf",
         "parallel": 8,
+        "ctx_per_slot": 8192,
         "lora": [(str(adapter), 1.0)],
         "model_id": adapted.model_id,
     }
@@ -137,7 +138,12 @@ def test_make_backend_adds_adapters_after_an_embedded_judges_own(adapter, tmp_pa
     assert b.model_id == f"plain.gguf+adapter.gguf@{sha12(adapter)}"
     assert make_backend("llamacpp", model="plain.gguf").model_id == "plain.gguf"
     built = config.build_backend(BackendConfig(model="plain.gguf", lora=(str(adapter),), parallel=2))
-    assert built.options == {"parallel": 2, "lora": [(str(adapter), 1.0)], "model_id": built.model_id}
+    assert built.options == {
+        "parallel": 2,
+        "ctx_per_slot": 8192,
+        "lora": [(str(adapter), 1.0)],
+        "model_id": built.model_id,
+    }
     with pytest.raises(Exception, match="no GGUF LoRA adapter at"):
         make_backend("llamacpp", model="plain.gguf", lora=[(str(tmp_path / "gone.gguf"), 1.0)])
 

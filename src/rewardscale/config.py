@@ -207,6 +207,10 @@ class BackendConfig:
         default=(),
     )
     parallel: int = help_field("llamacpp: sequences decoded together.", default=8)
+    ctx_per_slot: int = help_field(
+        "llamacpp: tokens of prompt + completion one sequence may hold (each slot has its own KV cache this size).",
+        default=8192,
+    )
     threads: int | None = help_field(
         "llamacpp: CPU threads (default: all cores; 1 helps on a busy machine).", default=None
     )
@@ -244,6 +248,8 @@ class BackendConfig:
             raise ConfigError(f"parallel must be >= 1, got {self.parallel}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        if self.ctx_per_slot < 256:
+            raise ConfigError(f"ctx_per_slot must be >= 256 tokens, got {self.ctx_per_slot}")
         if self.upstream_timeout is not None and self.upstream_timeout <= 0:
             raise ConfigError(f"upstream_timeout must be > 0 seconds, got {self.upstream_timeout}")
         if self.upstream_retries < 0:
@@ -269,7 +275,11 @@ class BackendConfig:
     def options(self) -> dict[str, Any]:
         """The keyword arguments `rewardscale.backends.make_backend(self.kind, ...)` takes."""
         if self.kind == "llamacpp":
-            opts: dict[str, Any] = {"model": self.model or models.DEFAULT_MODEL, "parallel": self.parallel}
+            opts: dict[str, Any] = {
+                "model": self.model or models.DEFAULT_MODEL,
+                "parallel": self.parallel,
+                "ctx_per_slot": self.ctx_per_slot,
+            }
             if self.threads:
                 opts["threads"] = self.threads
             if self.lora:

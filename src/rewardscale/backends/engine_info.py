@@ -70,7 +70,7 @@ def choices(
     return lines
 
 
-def describe(parallel: int = 8, threads: int | None = None, ctx_per_slot: int = 4096) -> list[str]:
+def describe(parallel: int = 8, threads: int | None = None, ctx_per_slot: int = 8192) -> list[str]:
     """`choices` for this machine and the installed xllamacpp build."""
     try:
         import xllamacpp as xlc

@@ -42,7 +42,7 @@ class LlamaCppBackend:
         self,
         model_path: str | os.PathLike,
         parallel: int = 8,
-        ctx_per_slot: int = 4096,
+        ctx_per_slot: int = 8192,
         threads: int | None = None,
         model_id: str | None = None,
         verbose: bool = False,
@@ -55,7 +55,7 @@ class LlamaCppBackend:
         path = Path(model_path)
         if not path.is_file():
             raise BackendError(f"no GGUF model at {path}")
-        self.parallel = parallel
+        self.parallel, self.ctx_per_slot = parallel, ctx_per_slot
         p = xlc.CommonParams()
         p.model.path = str(path)
         adapters = []
@@ -94,6 +94,7 @@ class LlamaCppBackend:
         tests) with `parallel` slots."""
         backend = cls.__new__(cls)
         backend.parallel, backend.model_id, backend.lora, backend._server = parallel, model_id, [], server
+        backend.ctx_per_slot = None  # unknown: set where the engine was built
         return backend
 
     def _complete(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
@@ -114,7 +115,7 @@ class LlamaCppBackend:
             body["grammar"] = req.grammar
         out = self._server.handle_chat_completions(body)
         if not isinstance(out, dict) or "choices" not in out:
-            return failed(req.n, f"llama.cpp error: {str(out)[:300]}")
+            return failed(req.n, self._error(out))
         choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
         fallback = out.get("usage", {}).get("completion_tokens", 0)
         completions = [
@@ -128,6 +129,16 @@ class LlamaCppBackend:
         if len(completions) != req.n:
             return failed(req.n, f"llama.cpp returned {len(completions)} completions, asked for {req.n}")
         return completions
+
+    def _error(self, out: Any) -> str:
+        """llama.cpp's error reply as one line; a prompt too long for a slot names the setting."""
+        error = out.get("error") if isinstance(out, dict) else None
+        if isinstance(error, dict) and error.get("type") == "exceed_context_size_error":
+            return (
+                f"llama.cpp error: the prompt ({error.get('n_prompt_tokens')} tokens) does not fit a slot's "
+                f"{error.get('n_ctx')}-token context; raise --ctx-per-slot (BackendConfig.ctx_per_slot)"
+            )
+        return f"llama.cpp error: {str(out)[:300]}"
 
     @property
     def capabilities(self) -> Capabilities:
@@ -161,7 +172,7 @@ class LlamaCppBackend:
             body["top_logprobs"] = req.top_logprobs
         out = self._server.handle_chat_completions(body)
         if not isinstance(out, dict) or not out.get("choices"):
-            return Completion(text="", finish_reason="error", error=f"llama.cpp error: {str(out)[:300]}")
+            return Completion(text="", finish_reason="error", error=self._error(out))
         choice = out["choices"][0]
         text = strip_prefix(choice.get("message", {}).get("content") or "", prefix)
         logprobs = parse_logprobs((choice.get("logprobs") or {}).get("content"))

@@ -57,6 +57,7 @@ FLAGS: dict[str, Flag] = {
     "api_key": Flag(envvar="OPENAI_API_KEY"),
     "lora": Flag(metavar="PATH[:SCALE]"),
     "parallel": Flag(min=1),
+    "ctx_per_slot": Flag(min=256),
     "threads": Flag(min=1),
     "upstream_timeout": Flag(min=0.001),
     "upstream_retries": Flag(min=0),
