@@ -135,7 +135,8 @@ class GRM:
         self.backend = backend if store is None else StoredBackend(backend, store)
         self.config = config
         # wall seconds spent in each generation phase since the judge was built (drafts, samples,
-        # verdicts): what a benchmark reports as the share of forcing in its wall time
+        # verdicts): what a benchmark reports as the share of forcing in its wall time (calls run
+        # side by side, as in the server, each add their own)
         self.phase_seconds: dict[str, float] = {"drafts": 0.0, "samples": 0.0, "verdicts": 0.0}
 
     @contextmanager

@@ -70,9 +70,9 @@ class LlamaCppBackend:
         p.n_parallel = parallel
         p.n_ctx = parallel * ctx_per_slot
         # One KV stream per slot (llama.cpp copies a prompt's prefill into its n children's streams
-        # all the same). A unified pool made 8 different prompts decode 1.48x slower on 2 cores
-        # (attention runs over every slot's cells, and idle slots lose their cached template):
-        # benchmarks/kv_layout.py.
+        # all the same). A unified pool made 8 different prompts 1.64x slower on 2 cores (idle
+        # slots lost their cached template, and attention runs over every slot's cells):
+        # benchmarks/kv_layout.py. A sequence then holds at most ctx_per_slot tokens.
         p.kv_unified = False
         p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads or engine_info.default_threads()
         p.warmup = False
