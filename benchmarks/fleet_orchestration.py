@@ -108,10 +108,12 @@ def env_for(src: Path) -> dict:
 
 
 def one_run(a: argparse.Namespace, url: str, inp: Path, out: Path, store: bool, src: Path, startup_cpu: float,
-            limit: int) -> dict:  # fmt: skip
+            limit: int, concurrency: int | None = None) -> dict:  # fmt: skip
     httpx.post(f"{url}/reset", json={"limit": limit}, timeout=10)
     cmd = CLI + ["score", str(inp), "-o", str(out), "-k", str(a.k), "--backend", "openai"]
     cmd += ["--base-url", f"{url}/v1", "--model", "fleet", "--max-tokens", str(max(16, a.tokens))]
+    if concurrency:  # the client's requests in flight (default 16); older code has no such flag
+        cmd += ["--concurrency", str(concurrency)]
     if not store:
         cmd.append("--no-store")
     load_before = os.getloadavg()
@@ -126,6 +128,7 @@ def one_run(a: argparse.Namespace, url: str, inp: Path, out: Path, store: bool, 
         "code": str(src.relative_to(ROOT)) if src.is_relative_to(ROOT) else f"baseline {a.baseline}",
         "store": store,
         "fleet_limit": limit,
+        "client_concurrency": concurrency or 16,
         "exit_status": rc,
         "timed_out": wall >= a.max_seconds,
         "samples": samples,
@@ -177,6 +180,10 @@ def main() -> None:
     p.add_argument("--max-seconds", type=float, default=300, help="bound on each scoring run")
     p.add_argument("--baseline", default=None, help="a git revision: also run its code (before/after)")
     p.add_argument("--also-limit", type=int, action="append", default=[], help="a no-store run at this fleet limit")
+    p.add_argument(
+        "--also-concurrency", type=int, action="append", default=[],
+        help="a no-store run with the client's --concurrency at this value (fleet limit --limit)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
 
@@ -203,6 +210,10 @@ def main() -> None:
                 name = f"no_store_limit{limit}"
                 outputs[name] = tmp / f"{name}.jsonl"
                 runs[name] = one_run(a, url, inp, outputs[name], False, codes[""], startup[""], limit)
+            for conc in a.also_concurrency:
+                name = f"no_store_concurrency{conc}"
+                outputs[name] = tmp / f"{name}.jsonl"
+                runs[name] = one_run(a, url, inp, outputs[name], False, codes[""], startup[""], a.limit, conc)
             first = next(iter(outputs.values()))
             identical = all(o.exists() and filecmp.cmp(first, o, shallow=False) for o in outputs.values())
     finally:
