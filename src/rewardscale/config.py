@@ -21,6 +21,7 @@ from typing import Any
 
 from . import models
 from .backends import BACKENDS, Backend, capabilities_of, make_backend
+from .backends.engine_info import CTX_PER_SLOT
 from .errors import RewardscaleError
 from .principles import PRINCIPLE_MODES
 from .types import Sampling
@@ -209,7 +210,7 @@ class BackendConfig:
     parallel: int = help_field("llamacpp: sequences decoded together.", default=8)
     ctx_per_slot: int = help_field(
         "llamacpp: tokens of prompt + completion one sequence may hold (each slot has its own KV cache this size).",
-        default=8192,
+        default=CTX_PER_SLOT,
     )
     threads: int | None = help_field(
         "llamacpp: CPU threads (default: all cores; 1 helps on a busy machine).", default=None

@@ -11,6 +11,9 @@ import os
 import re
 from pathlib import Path
 
+# tokens of prompt + completion each llama.cpp slot holds by default (its own KV cache)
+CTX_PER_SLOT = 8192
+
 # CPU features that change llama.cpp's speed, as /proc/cpuinfo and llama.cpp's system_info spell them
 SIMD = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8")
 
@@ -70,7 +73,7 @@ def choices(
     return lines
 
 
-def describe(parallel: int = 8, threads: int | None = None, ctx_per_slot: int = 8192) -> list[str]:
+def describe(parallel: int = 8, threads: int | None = None, ctx_per_slot: int = CTX_PER_SLOT) -> list[str]:
     """`choices` for this machine and the installed xllamacpp build."""
     try:
         import xllamacpp as xlc

@@ -42,7 +42,7 @@ class LlamaCppBackend:
         self,
         model_path: str | os.PathLike,
         parallel: int = 8,
-        ctx_per_slot: int = 8192,
+        ctx_per_slot: int = engine_info.CTX_PER_SLOT,
         threads: int | None = None,
         model_id: str | None = None,
         verbose: bool = False,
@@ -55,7 +55,7 @@ class LlamaCppBackend:
         path = Path(model_path)
         if not path.is_file():
             raise BackendError(f"no GGUF model at {path}")
-        self.parallel, self.ctx_per_slot = parallel, ctx_per_slot
+        self.parallel = parallel
         p = xlc.CommonParams()
         p.model.path = str(path)
         adapters = []
@@ -94,7 +94,6 @@ class LlamaCppBackend:
         tests) with `parallel` slots."""
         backend = cls.__new__(cls)
         backend.parallel, backend.model_id, backend.lora, backend._server = parallel, model_id, [], server
-        backend.ctx_per_slot = None  # unknown: set where the engine was built
         return backend
 
     def _complete(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
