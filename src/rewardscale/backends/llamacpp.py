@@ -2,9 +2,9 @@
 
 Why xllamacpp (measured, see benchmarks/bench_throughput.py and README): it ships a prebuilt
 wheel (seconds to install, no compiler), and it runs llama.cpp's server loop in process, with
-parallel slots, continuous batching and `n` completions per prompt as child tasks that copy the
-parent's prefilled KV cache. So k samples of one prompt pay for one prefill, and all prompts of
-a call decode together in one batch.
+parallel slots, continuous batching and `n` child tasks that copy a parent's prefilled KV cache
+into their slots. So k samples of one prompt pay for one prefill, each then stays in its slot
+for its verdict pass, and all prompts of a call decode together in one batch.
 """
 
 from __future__ import annotations
@@ -99,35 +99,47 @@ class LlamaCppBackend:
     def _complete(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
         if req.verdict is not None:
             return [self._verdict(req, sampling)]
+        if req.n == 1:
+            return self._sample(req, sampling, req.seed)
+        # k samples of one prompt, each its own task: a first call of n children that decode one
+        # token prefills the prompt once and copies it into n slots; then each sample runs as a
+        # parent task in one of them. llama.cpp keeps a parent's generated tokens in its slot's
+        # cache but not a child's, so only thus does a verdict pass (forced verdicts, expected
+        # scores) find every sample in its slot instead of prefilling it again (~3.6 s a sample
+        # on 2 cores). Child i of `n` draws with seed + i: the samples are the same draws.
+        fan_out = dict(self._body(req, sampling, req.seed), n=req.n, max_tokens=1)
+        fan_out.pop("logprobs")
+        out = self._server.handle_chat_completions(fan_out)
+        if not isinstance(out, dict) or "choices" not in out:
+            return failed(req.n, self._error(out))
+        with ThreadPoolExecutor(max_workers=req.n, thread_name_prefix="llamacpp-sample") as pool:
+            seeds = [(req.seed + i) % 2**32 for i in range(req.n)]
+            return [c for part in pool.map(lambda s: self._sample(req, sampling, s), seeds) for c in part]
+
+    def _body(self, req: GenerationRequest, sampling: Sampling, seed: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "messages": req.chat(),
-            "n": req.n,
-            "seed": req.seed,
+            "n": 1,
+            "seed": seed,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
-            # usage counts only the parent task's tokens; per-choice logprobs give each choice's
-            # token count (one entry per token) at no measurable cost
+            # per-token logprobs give the completion's token count at no measurable cost
             "logprobs": True,
         }
         if req.grammar is not None:  # constrained full output (GBNF)
             body["grammar"] = req.grammar
-        out = self._server.handle_chat_completions(body)
-        if not isinstance(out, dict) or "choices" not in out:
-            return failed(req.n, self._error(out))
-        choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
-        fallback = out.get("usage", {}).get("completion_tokens", 0)
-        completions = [
-            Completion(
-                text=strip_prefix(c.get("message", {}).get("content") or "", req.prefix or ""),
-                finish_reason=c.get("finish_reason"),
-                tokens=len((c.get("logprobs") or {}).get("content") or ()) or fallback,
-            )
-            for c in choices
-        ]
-        if len(completions) != req.n:
-            return failed(req.n, f"llama.cpp returned {len(completions)} completions, asked for {req.n}")
-        return completions
+        return body
+
+    def _sample(self, req: GenerationRequest, sampling: Sampling, seed: int) -> list[Completion]:
+        """One completion of `req`, drawn with `seed`, as a task of its own."""
+        out = self._server.handle_chat_completions(self._body(req, sampling, seed))
+        if not isinstance(out, dict) or not out.get("choices"):
+            return failed(1, self._error(out))
+        c = out["choices"][0]
+        tokens = len((c.get("logprobs") or {}).get("content") or ()) or out.get("usage", {}).get("completion_tokens", 0)
+        text = strip_prefix(c.get("message", {}).get("content") or "", req.prefix or "")
+        return [Completion(text=text, finish_reason=c.get("finish_reason"), tokens=tokens)]
 
     def _error(self, out: Any) -> str:
         """llama.cpp's error reply as one line; a prompt too long for a slot names the setting."""
