@@ -4,7 +4,9 @@ Why xllamacpp (measured, see benchmarks/bench_throughput.py and README): it ship
 wheel (seconds to install, no compiler), and it runs llama.cpp's server loop in process, with
 parallel slots, continuous batching and `n` child tasks that copy a parent's prefilled KV cache
 into their slots. So k samples of one prompt pay for one prefill, each then stays in its slot
-for its verdict pass, and all prompts of a call decode together in one batch.
+for its verdict pass, and all prompts of a call decode together in one batch. The prefix that a
+call's prompts share is prefilled once and copied into the slots, and no more samples are in
+flight than there are slots (`slots.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..types import Sampling
 from ..verdict import parse_logprobs, strip_prefix, verdict_grammar
 from . import engine_info
 from .base import BackendError, Capabilities, Completion, GenerationRequest, MissingExtra, Progress, failed
+from .slots import SlotBudget, shared_prefix
 
 log = logging.getLogger("rewardscale.llamacpp")
 
@@ -84,6 +87,7 @@ class LlamaCppBackend:
             self._server = xlc.Server(p)
         except Exception as e:  # noqa: BLE001 - llama.cpp raises plain exceptions
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+        self._init_slots()
         if log.isEnabledFor(logging.INFO):  # what it chose and why (as `rewardscale models` says)
             for line in engine_info.describe(parallel, threads, ctx_per_slot):
                 log.info(line)
@@ -94,27 +98,85 @@ class LlamaCppBackend:
         tests) with `parallel` slots."""
         backend = cls.__new__(cls)
         backend.parallel, backend.model_id, backend.lora, backend._server = parallel, model_id, [], server
+        backend._init_slots()
         return backend
 
+    def _init_slots(self) -> None:
+        self._budget = SlotBudget(self.parallel)
+        self._warm_lock = threading.Lock()
+        self._warmed: list[dict[str, str]] | None = None  # the shared prefix the slots were last given
+
     def _complete(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
+        """A request's completions, taking a slot of the budget for each sample in flight."""
         if req.verdict is not None:
-            return [self._verdict(req, sampling)]
-        if req.n == 1:
-            return self._sample(req, sampling, req.seed)
-        # k samples of one prompt, each its own task: a first call of n children that decode one
-        # token prefills the prompt once and copies it into n slots; then each sample runs as a
-        # parent task in one of them. llama.cpp keeps a parent's generated tokens in its slot's
-        # cache but not a child's, so only thus does a verdict pass (forced verdicts, expected
-        # scores) find every sample in its slot instead of prefilling it again (~3.6 s a sample
-        # on 2 cores). Child i of `n` draws with seed + i: the samples are the same draws.
-        fan_out = dict(self._body(req, sampling, req.seed), n=req.n, max_tokens=1)
-        fan_out.pop("logprobs")
-        out = self._server.handle_chat_completions(fan_out)
-        if not isinstance(out, dict) or "choices" not in out:
-            return failed(req.n, self._error(out))
-        with ThreadPoolExecutor(max_workers=req.n, thread_name_prefix="llamacpp-sample") as pool:
-            seeds = [(req.seed + i) % 2**32 for i in range(req.n)]
-            return [c for part in pool.map(lambda s: self._sample(req, sampling, s), seeds) for c in part]
+            self._budget.take(1)
+            try:
+                return [self._verdict(req, sampling)]
+            finally:
+                self._budget.give(1)
+        seeds = [(req.seed + i) % 2**32 for i in range(req.n)]
+        out: list[Completion] = []
+        for lo in range(0, req.n, self.parallel):  # at most one engine's worth of slots at a time
+            out += self._samples(req, sampling, seeds[lo : lo + self.parallel])
+        return out
+
+    def _samples(self, req: GenerationRequest, sampling: Sampling, seeds: list[int]) -> list[Completion]:
+        """Samples of `req`, one per seed, as tasks of their own in as many slots.
+
+        With more than one, a first call of children that decode one token prefills the prompt
+        once and copies it into the slots; then each sample runs as a parent task in one of them.
+        llama.cpp keeps a parent's generated tokens in its slot's cache but not a child's, so only
+        thus does a verdict pass (forced verdicts, expected scores) find every sample in its slot
+        instead of prefilling it again (~3.6 s a sample on 2 cores). Child i of `n` draws with
+        seed + i: the seeds are those of the children the engine would have drawn.
+        """
+        self._budget.take(len(seeds))
+        if len(seeds) > 1:
+            fan_out = dict(self._body(req, sampling, seeds[0]), n=len(seeds), max_tokens=1)
+            fan_out.pop("logprobs")
+            try:
+                reply = self._server.handle_chat_completions(fan_out)
+            except BaseException:
+                self._budget.give(len(seeds))
+                raise
+            if not isinstance(reply, dict) or "choices" not in reply:
+                self._budget.give(len(seeds))
+                return failed(len(seeds), self._error(reply))
+
+        def one(seed: int) -> list[Completion]:
+            try:
+                return self._sample(req, sampling, seed)
+            finally:
+                self._budget.give(1)
+
+        if len(seeds) == 1:
+            return one(seeds[0])
+        with ThreadPoolExecutor(max_workers=len(seeds), thread_name_prefix="llamacpp-sample") as pool:
+            return [c for part in pool.map(one, seeds) for c in part]
+
+    def _share_prefix(self, requests: Sequence[GenerationRequest]) -> None:
+        """Prefill the prefix that the call's prompts share once and copy it into as many slots as
+        the call fills (children of one prompt, as for k samples), unless the slots were last given
+        this very prefix: otherwise each slot that a new prompt lands in prefills it again (the
+        GRM's ~500-token template: ~6 s a slot on 2 cores). Only a speed-up: a failure is logged."""
+        samples = [r for r in requests if r.verdict is None]
+        prefix = shared_prefix([r.chat() for r in samples])
+        if prefix is None:
+            return
+        with self._warm_lock:
+            if prefix == self._warmed:
+                return
+            n = min(self.parallel, sum(r.n for r in samples))
+            self._budget.take(n)  # every slot it copies into is one no sample is using
+            try:
+                body = {"messages": prefix, "n": n, "max_tokens": 1, "seed": 0, "temperature": 0.0}
+                reply = self._server.handle_chat_completions(body)
+            finally:
+                self._budget.give(n)
+            if isinstance(reply, dict) and "choices" in reply:
+                self._warmed = prefix
+            else:
+                log.debug("sharing the prompts' prefix failed: %s", self._error(reply))
 
     def _body(self, req: GenerationRequest, sampling: Sampling, seed: int) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -201,7 +263,8 @@ class LlamaCppBackend:
         results: list[list[Completion] | None] = [None] * len(requests)
         if not requests:
             return []
-        # One waiting thread per in-flight prompt; the engine itself decides what decodes when.
+        self._share_prefix(requests)
+        # One waiting thread per in-flight prompt; the budget keeps the samples within the slots.
         workers = max(1, min(len(requests), self.parallel))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llamacpp") as pool:
             futures = {pool.submit(self._complete, r, sampling): i for i, r in enumerate(requests)}
