@@ -2,11 +2,15 @@
 
 Why xllamacpp (measured, see benchmarks/bench_throughput.py and README): it ships a prebuilt
 wheel (seconds to install, no compiler), and it runs llama.cpp's server loop in process, with
-parallel slots, continuous batching and `n` child tasks that copy a parent's prefilled KV cache
-into their slots. So k samples of one prompt pay for one prefill, each then stays in its slot
-for its verdict pass, and all prompts of a call decode together in one batch. The prefix that a
-call's prompts share is prefilled once and copied into the slots, and no more samples are in
-flight than there are slots (`slots.py`).
+parallel slots, continuous batching and `n` completions per prompt as child tasks that copy the
+parent's prefilled KV cache. So k samples of one prompt pay for one prefill, and all prompts of
+a call decode together in one batch.
+
+Why k samples stay one task of `n` children, not k tasks (tried in eeac7bb so that a forced
+verdict continues its sample in the slot that holds it): a later task does not find the prompt in
+a child's slot (`benchmarks/child_slots.py`: after a fan-out to 4 children, 3 of 4 tasks prefilled
+all 632 prompt tokens again), so k tasks cost k prefills, and on the RewardBench-40 settings that
+outweighs what re-prefilling the forced samples costs (`benchmarks/sample_layout.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from ..types import Sampling
 from ..verdict import parse_logprobs, strip_prefix, verdict_grammar
 from . import engine_info
 from .base import BackendError, Capabilities, Completion, GenerationRequest, MissingExtra, Progress, failed
-from .slots import SlotBudget, shared_prefix
 
 log = logging.getLogger("rewardscale.llamacpp")
 
@@ -87,7 +90,6 @@ class LlamaCppBackend:
             self._server = xlc.Server(p)
         except Exception as e:  # noqa: BLE001 - llama.cpp raises plain exceptions
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
-        self._init_slots()
         if log.isEnabledFor(logging.INFO):  # what it chose and why (as `rewardscale models` says)
             for line in engine_info.describe(parallel, threads, ctx_per_slot):
                 log.info(line)
@@ -98,110 +100,40 @@ class LlamaCppBackend:
         tests) with `parallel` slots."""
         backend = cls.__new__(cls)
         backend.parallel, backend.model_id, backend.lora, backend._server = parallel, model_id, [], server
-        backend._init_slots()
         return backend
 
-    def _init_slots(self) -> None:
-        self._budget = SlotBudget(self.parallel)
-        self._warm_lock = threading.Lock()
-        self._warmed: list[dict[str, str]] | None = None  # the shared prefix the slots were last given
-
     def _complete(self, req: GenerationRequest, sampling: Sampling) -> list[Completion]:
-        """A request's completions, taking a slot of the budget for each sample in flight."""
         if req.verdict is not None:
-            self._budget.take(1)
-            try:
-                return [self._verdict(req, sampling)]
-            finally:
-                self._budget.give(1)
-        seeds = [(req.seed + i) % 2**32 for i in range(req.n)]
-        out: list[Completion] = []
-        for lo in range(0, req.n, self.parallel):  # at most one engine's worth of slots at a time
-            out += self._samples(req, sampling, seeds[lo : lo + self.parallel])
-        return out
-
-    def _samples(self, req: GenerationRequest, sampling: Sampling, seeds: list[int]) -> list[Completion]:
-        """Samples of `req`, one per seed, as tasks of their own in as many slots.
-
-        With more than one, a first call of children that decode one token prefills the prompt
-        once and copies it into the slots; then each sample runs as a parent task in one of them.
-        llama.cpp keeps a parent's generated tokens in its slot's cache but not a child's, so only
-        thus does a verdict pass (forced verdicts, expected scores) find every sample in its slot
-        instead of prefilling it again (~3.6 s a sample on 2 cores). Child i of `n` draws with
-        seed + i: the seeds are those of the children the engine would have drawn.
-        """
-        self._budget.take(len(seeds))
-        if len(seeds) > 1:
-            fan_out = dict(self._body(req, sampling, seeds[0]), n=len(seeds), max_tokens=1)
-            fan_out.pop("logprobs")
-            try:
-                reply = self._server.handle_chat_completions(fan_out)
-            except BaseException:
-                self._budget.give(len(seeds))
-                raise
-            if not isinstance(reply, dict) or "choices" not in reply:
-                self._budget.give(len(seeds))
-                return failed(len(seeds), self._error(reply))
-
-        def one(seed: int) -> list[Completion]:
-            try:
-                return self._sample(req, sampling, seed)
-            finally:
-                self._budget.give(1)
-
-        if len(seeds) == 1:
-            return one(seeds[0])
-        with ThreadPoolExecutor(max_workers=len(seeds), thread_name_prefix="llamacpp-sample") as pool:
-            return [c for part in pool.map(one, seeds) for c in part]
-
-    def _share_prefix(self, requests: Sequence[GenerationRequest]) -> None:
-        """Prefill the prefix that the call's prompts share once and copy it into as many slots as
-        the call fills (children of one prompt, as for k samples), unless the slots were last given
-        this very prefix: otherwise each slot that a new prompt lands in prefills it again (the
-        GRM's ~500-token template: ~6 s a slot on 2 cores). Only a speed-up: a failure is logged."""
-        samples = [r for r in requests if r.verdict is None]
-        prefix = shared_prefix([r.chat() for r in samples])
-        if prefix is None:
-            return
-        with self._warm_lock:
-            if prefix == self._warmed:
-                return
-            n = min(self.parallel, sum(r.n for r in samples))
-            self._budget.take(n)  # every slot it copies into is one no sample is using
-            try:
-                body = {"messages": prefix, "n": n, "max_tokens": 1, "seed": 0, "temperature": 0.0}
-                reply = self._server.handle_chat_completions(body)
-            finally:
-                self._budget.give(n)
-            if isinstance(reply, dict) and "choices" in reply:
-                self._warmed = prefix
-            else:
-                log.debug("sharing the prompts' prefix failed: %s", self._error(reply))
-
-    def _body(self, req: GenerationRequest, sampling: Sampling, seed: int) -> dict[str, Any]:
+            return [self._verdict(req, sampling)]
         body: dict[str, Any] = {
             "messages": req.chat(),
-            "n": 1,
-            "seed": seed,
+            "n": req.n,
+            "seed": req.seed,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
-            # per-token logprobs give the completion's token count at no measurable cost
+            # usage counts only the parent task's tokens; per-choice logprobs give each choice's
+            # token count (one entry per token) at no measurable cost
             "logprobs": True,
         }
         if req.grammar is not None:  # constrained full output (GBNF)
             body["grammar"] = req.grammar
-        return body
-
-    def _sample(self, req: GenerationRequest, sampling: Sampling, seed: int) -> list[Completion]:
-        """One completion of `req`, drawn with `seed`, as a task of its own."""
-        out = self._server.handle_chat_completions(self._body(req, sampling, seed))
-        if not isinstance(out, dict) or not out.get("choices"):
-            return failed(1, self._error(out))
-        c = out["choices"][0]
-        tokens = len((c.get("logprobs") or {}).get("content") or ()) or out.get("usage", {}).get("completion_tokens", 0)
-        text = strip_prefix(c.get("message", {}).get("content") or "", req.prefix or "")
-        return [Completion(text=text, finish_reason=c.get("finish_reason"), tokens=tokens)]
+        out = self._server.handle_chat_completions(body)
+        if not isinstance(out, dict) or "choices" not in out:
+            return failed(req.n, self._error(out))
+        choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
+        fallback = out.get("usage", {}).get("completion_tokens", 0)
+        completions = [
+            Completion(
+                text=strip_prefix(c.get("message", {}).get("content") or "", req.prefix or ""),
+                finish_reason=c.get("finish_reason"),
+                tokens=len((c.get("logprobs") or {}).get("content") or ()) or fallback,
+            )
+            for c in choices
+        ]
+        if len(completions) != req.n:
+            return failed(req.n, f"llama.cpp returned {len(completions)} completions, asked for {req.n}")
+        return completions
 
     def _error(self, out: Any) -> str:
         """llama.cpp's error reply as one line; a prompt too long for a slot names the setting."""
@@ -263,8 +195,7 @@ class LlamaCppBackend:
         results: list[list[Completion] | None] = [None] * len(requests)
         if not requests:
             return []
-        self._share_prefix(requests)
-        # One waiting thread per in-flight prompt; the budget keeps the samples within the slots.
+        # One waiting thread per in-flight prompt; the engine itself decides what decodes when.
         workers = max(1, min(len(requests), self.parallel))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llamacpp") as pool:
             futures = {pool.submit(self._complete, r, sampling): i for i, r in enumerate(requests)}
