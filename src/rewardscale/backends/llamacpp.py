@@ -9,8 +9,9 @@ a call decode together in one batch.
 Why k samples stay one task of `n` children, not k tasks (tried in eeac7bb so that a forced
 verdict continues its sample in the slot that holds it): a later task does not find the prompt in
 a child's slot (`benchmarks/child_slots.py`: after a fan-out to 4 children, 3 of 4 tasks prefilled
-all 632 prompt tokens again), so k tasks cost k prefills, and on the RewardBench-40 settings that
-outweighs what re-prefilling the forced samples costs (`benchmarks/sample_layout.py`).
+all 632 prompt tokens again), so k tasks cost k prefills: more than re-prefilling the forced
+samples saves (4 RewardBench-40 pairs, K = 8, forced after 192 tokens: children 0.93x the wall,
+`benchmarks/sample_layout.py`).
 """
 
 from __future__ import annotations
