@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fleet_orchestration import extract_src  # noqa: E402
+from fleet_orchestration import env_for, extract_src  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "src/rewardscale/bench/fixtures/rewardbench_40.jsonl"
@@ -75,7 +74,6 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run(src: Path, args: argparse.Namespace) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(src) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [
         sys.executable,
         __file__,
@@ -89,7 +87,7 @@ def run(src: Path, args: argparse.Namespace) -> dict:
         "--model",
         args.model,
     ]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=3600)
+    out = subprocess.run(cmd, env=env_for(src), capture_output=True, text=True, check=True, timeout=3600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
