@@ -78,6 +78,13 @@ class JudgeConfig:
         default="joint",
     )
     principles_budget: int = help_field("Token limit of a blind or shared principles draft.", default=160)
+    code_check: int = help_field(
+        "Programs per request the judge writes from the conversation alone to compute the right answer; "
+        "each runs isolated (rewardscale.codecheck) and the output most of them print is shown to every "
+        "sample as a checked fact (0: off). Runs model-written Python on this machine.",
+        default=0,
+    )
+    code_budget: int = help_field("Token limit of a code-check program draft.", default=192)
 
     def __post_init__(self) -> None:
         if not isinstance(self.sampling, Sampling):
@@ -99,6 +106,10 @@ class JudgeConfig:
             raise ConfigError(f"principles must be one of {', '.join(PRINCIPLE_MODES)}, got {self.principles!r}")
         if self.principles_budget < 1:
             raise ConfigError(f"principles_budget must be >= 1 token, got {self.principles_budget}")
+        if self.code_check < 0:
+            raise ConfigError(f"code_check must be >= 0 programs, got {self.code_check}")
+        if self.code_budget < 1:
+            raise ConfigError(f"code_budget must be >= 1 token, got {self.code_budget}")
         if self.constrain_format and self.principles != "joint":
             raise ConfigError("constrain_format generates the whole three-part text; it cannot follow blind principles")
 
@@ -139,6 +150,11 @@ class JudgeConfig:
     def principles_sampling(self) -> Sampling:
         """The sampling of a principles draft: the samples', capped at `principles_budget` tokens."""
         return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.principles_budget))
+
+    @property
+    def code_sampling(self) -> Sampling:
+        """The sampling of a code-check program: the samples', capped at `code_budget` tokens."""
+        return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.code_budget))
 
     @property
     def needs_verdict_pass(self) -> bool:

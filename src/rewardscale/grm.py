@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from . import codecheck
 from . import plan as planning
 from . import principles as blind
 from .backends.base import Backend, Completion, GenerationRequest, capabilities_of
@@ -137,7 +138,7 @@ class GRM:
         # wall seconds spent in each generation phase since the judge was built (drafts, samples,
         # verdicts): what a benchmark reports as the share of forcing in its wall time (calls run
         # side by side, as in the server, each add their own)
-        self.phase_seconds: dict[str, float] = {"drafts": 0.0, "samples": 0.0, "verdicts": 0.0}
+        self.phase_seconds: dict[str, float] = {"checks": 0.0, "drafts": 0.0, "samples": 0.0, "verdicts": 0.0}
 
     @contextmanager
     def _phase(self, name: str):
@@ -268,19 +269,28 @@ class GRM:
     ) -> list[list[Judgment]]:
         plans = [self.plan(r, k) for r in requests]
         out: list[list[Judgment | None]] = [[None] * k for _ in requests]
-        drafts = self._drafts(requests, k)
+        checks, check_tokens = self._checks(requests)
+        checked = [None if c is None else codecheck.render_check(c) for c in checks]
+        drafts = self._drafts(requests, k, checked)
         pending = [
-            _Pending(ri, spec, 1, spent=blind.draft_tokens(drafts, ri, spec.index))
+            _Pending(
+                ri,
+                spec,
+                1,
+                spent=blind.draft_tokens(drafts, ri, spec.index) + (check_tokens[ri] if spec.index == 0 else 0),
+            )
             for ri, specs in enumerate(plans)
             for spec in specs
         ]
         while pending:
-            jobs, members = self._jobs(requests, pending, hints, drafts)
+            jobs, members = self._jobs(requests, pending, hints, drafts, checked)
             completions = self.generate(jobs, progress)
             judged: list[tuple[_Pending, Judgment, GenerationRequest]] = []
             for job, job_members, comps in zip(jobs, members, completions):
                 for p, comp in zip(job_members, comps):
-                    judged.append((p, self._judge(requests[p.request], p, comp, job.prefix or ""), job))
+                    j = self._judge(requests[p.request], p, comp, job.prefix or "")
+                    check = checks[p.request]
+                    judged.append((p, j if check is None else replace(j, checked=check.output), job))
             judged = self._verdict_pass(requests, judged)
             retry: list[_Pending] = []
             for p, j, _ in judged:
@@ -290,11 +300,24 @@ class GRM:
             pending = retry
         return [[j for j in js if j is not None] for js in out]
 
-    def _drafts(self, requests: Sequence[Request], k: int) -> list[list[Completion]] | None:
+    def _checks(self, requests: Sequence[Request]) -> tuple[list[codecheck.CodeCheck | None], list[int]]:
+        """The code checks (`JudgeConfig.code_check` programs per request, written from the
+        conversation alone, run isolated): per request its checked answer or None, and the
+        tokens its programs cost. All None and 0 when code checks are off."""
+        jobs = codecheck.program_requests(requests, self.config.code_check, self.seed)
+        if not jobs:
+            return [None] * len(requests), [0] * len(requests)
+        with self._phase("checks"):
+            drafts = self.backend.generate(jobs, self.config.code_sampling)
+            return [codecheck.check(d) for d in drafts], [sum(c.tokens for c in d) for d in drafts]
+
+    def _drafts(
+        self, requests: Sequence[Request], k: int, checked: Sequence[str | None] | None = None
+    ) -> list[list[Completion]] | None:
         """The principles drafts (`JudgeConfig.principles` blind or shared): per request, its k
-        drafts or its one, written from the conversation alone; None in joint mode. One request
-        of n drafts each, so the engine prefills each conversation once."""
-        jobs = blind.draft_requests(requests, self.principles, k, self.seed)
+        drafts or its one, written from the conversation alone (and its checked answer); None in
+        joint mode. One request of n drafts each, so the engine prefills each conversation once."""
+        jobs = blind.draft_requests(requests, self.principles, k, self.seed, checked)
         if not jobs:
             return None
         with self._phase("drafts"):
@@ -372,6 +395,7 @@ class GRM:
         pending: Sequence[_Pending],
         hints: Sequence[int | None] | None = None,
         drafts: Sequence[Sequence[Completion]] | None = None,
+        checked: Sequence[str | None] | None = None,
     ) -> tuple[list[GenerationRequest], list[list[_Pending]]]:
         """First attempts: one prompt per (request, permutation) with n = its samples (per
         sample when each continues its own blind principles). Retries: one prompt per sample,
@@ -388,7 +412,8 @@ class GRM:
                 members[index[key]].append(p)
                 continue
             hint = hints[p.request] if hints is not None else None
-            messages = tuple(render(requests[p.request], p.spec.permutation, hint_best=hint))
+            section = None if checked is None else checked[p.request]
+            messages = tuple(render(requests[p.request], p.spec.permutation, hint_best=hint, checked=section))
             if p.attempt > 1:
                 seed = retry_seed(p.spec, p.attempt)
             else:

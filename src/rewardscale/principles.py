@@ -38,9 +38,11 @@ _LABEL = re.compile(r"^\W*specific criteria\W*:?\**\s*", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n\s*\n")
 
 
-def render_principles(request: Request) -> list[Message]:
-    """The chat messages that ask for criteria from the conversation alone (no response in them)."""
-    parts = [INSTRUCTION, "#### Conversation Context ####\n" + render_context(request.messages), OUTPUT]
+def render_principles(request: Request, checked: str | None = None) -> list[Message]:
+    """The chat messages that ask for criteria from the conversation alone (no response in them),
+    with the request's checked answer (`codecheck.render_check`) when it has one."""
+    context = "#### Conversation Context ####\n" + render_context(request.messages)
+    parts = [INSTRUCTION, context, *([checked] if checked else []), OUTPUT]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
@@ -68,19 +70,22 @@ def drafts_per_request(mode: str, k: int) -> int:
     return {"joint": 0, "blind": k, "shared": 1}[mode]
 
 
-def draft_requests(requests: Sequence[Request], mode: str, k: int, seed: int) -> list[GenerationRequest]:
+def draft_requests(
+    requests: Sequence[Request], mode: str, k: int, seed: int, checked: Sequence[str | None] | None = None
+) -> list[GenerationRequest]:
     """The draft prompts of a batch: per request one prompt for all its drafts (n = k blind,
-    1 shared; one prefill each), seeded from the request's content; none in joint mode."""
+    1 shared; one prefill each), seeded from the request's content; none in joint mode.
+    `checked[i]`: request i's checked-answer section, or None."""
     n = drafts_per_request(mode, k)
     if not n:
         return []
     return [
         GenerationRequest(
-            messages=tuple(render_principles(r)),
+            messages=tuple(render_principles(r, None if checked is None else checked[i])),
             n=n,
             seed=planning.derive_seed(planning.request_seed(r, seed), "principles"),
         )
-        for r in requests
+        for i, r in enumerate(requests)
     ]
 
 

@@ -112,11 +112,13 @@ def render_context(messages: Sequence[Message]) -> str:
     return "\n\n".join(f"[{m['role'].capitalize()}]\n{defang(m['content'])}" for m in messages)
 
 
-def render(request: Request, permutation: Sequence[int], hint_best: int | None = None) -> list[Message]:
+def render(
+    request: Request, permutation: Sequence[int], hint_best: int | None = None, checked: str | None = None
+) -> list[Message]:
     """Chat messages for one sample: the responses shown in `permutation` order.
 
     `hint_best` (an ORIGINAL index) appends the hinted-RFT line naming that response's shown
-    position.
+    position. `checked` (a `codecheck.render_check` section) goes after the conversation.
     """
     n = request.n
     if sorted(permutation) != list(range(n)):
@@ -133,6 +135,7 @@ def render(request: Request, permutation: Sequence[int], hint_best: int | None =
         instruction,
         "#### Evaluation Criteria ####\n" + GENERAL_CRITERIA,
         "#### Conversation Context ####\n" + render_context(request.messages),
+        *([checked] if checked else []),
         "#### Responses to be Scored ####\n" + "\n\n".join(blocks),
         "#### Output Format Requirements ####\n" + output,
     ]

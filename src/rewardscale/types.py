@@ -198,6 +198,7 @@ class Judgment:
     expected: tuple[float, ...] | None = None  # expected-score mode: E[score] per response, original order
     q: float | None = None  # meta RM: probability that this sample's scores are correct (MetaRM@k)
     tokens: int = 0  # generated tokens this sample cost: every attempt, plus its forced/re-decoded verdict
+    checked: str | None = None  # code check: the output of the judge's program this sample was shown
 
     @property
     def valid(self) -> bool:
@@ -220,6 +221,7 @@ class Judgment:
             "tokens": self.tokens,
             **({"expected": list(self.expected)} if self.expected is not None else {}),
             **({"q": self.q} if self.q is not None else {}),
+            **({"checked": self.checked} if self.checked is not None else {}),
         }
 
     @classmethod
@@ -239,6 +241,7 @@ class Judgment:
             expected=None if d.get("expected") is None else tuple(d["expected"]),
             q=d.get("q"),
             tokens=d.get("tokens", 0),
+            checked=d.get("checked"),
         )
 
 

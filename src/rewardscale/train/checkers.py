@@ -17,12 +17,10 @@ import csv
 import io
 import json
 import re
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from ..codecheck import run_program
 from ..errors import RewardscaleError
 
 CODE_TIMEOUT_S = 5.0
@@ -101,22 +99,11 @@ def extract_code(text: str) -> str:
 
 def _check_code(spec: dict[str, Any], text: str) -> bool:
     """Run the response's code, then `assert func(*args) == expected` for every test, isolated
-    (`python -I`, a temporary directory, a timeout)."""
+    (`codecheck.run_program`: its own process, a temporary directory, limits, a timeout)."""
     tests = "\n".join(f"assert {spec['func']}(*{args!r}) == {expected!r}" for args, expected in spec["tests"])
     program = extract_code(text) + "\n\n" + tests + "\nprint('ALL-PASSED')\n"
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            done = subprocess.run(
-                [sys.executable, "-I", "-c", program],
-                cwd=tmp,
-                capture_output=True,
-                text=True,
-                timeout=CODE_TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            return False
-    return done.returncode == 0 and "ALL-PASSED" in done.stdout
+    ok, out = run_program(program, timeout=CODE_TIMEOUT_S)
+    return ok and out.endswith("ALL-PASSED")
 
 
 # --- instruction-following rules -------------------------------------------------------------

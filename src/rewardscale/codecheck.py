@@ -1,0 +1,238 @@
+"""Code-checked answers: before it judges, the judge writes a short Python program, from the
+conversation alone, that computes the right answer; the program runs isolated, and the output
+most of its programs agree on is shown to every sample as a checked fact.
+
+Why: a small judge cannot multiply 17 by 23 in its head, so its critique of "391" vs "401" is a
+coin toss (README *SPCT training*: the drafts work answers out wrongly). The same model writes
+`print(17 * 23)` without fault. Computing, not recalling, is what a program adds, so a program
+that only prints a constant (`print("Tokyo")`) is not used.
+
+Safety: the program is written by the judge from the conversation, never from a response (it is
+drawn before any response is shown), so a response cannot steer it. It is still model-written
+code, and the conversation is user text: it runs only if every import is in `ALLOWED_IMPORTS` and
+it names no builtin that reaches files, processes or the interpreter (`screen`), in a separate
+`python -I -S` process with an empty environment, a temporary working directory, no stdin, limits
+on CPU time, memory and file size, and a wall-clock timeout (`run_program`).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import plan as planning
+from .backends.base import Completion, GenerationRequest
+from .template import SYSTEM, defang, render_context
+from .types import Message, Request
+
+INSTRUCTION = (
+    "Below is a conversation between a user and an AI assistant. You will judge candidate "
+    "responses to the user's last message, but you do not see them yet. If the message has a right "
+    "answer that a short program can compute (arithmetic, counting, dates, unit conversions, string "
+    "operations, looking something up in a table given in the message, the output of code), write a "
+    "Python program that computes it and prints it, in one ```python block, and nothing else. Use "
+    "only the standard library. If no program can compute the answer, write only: No program."
+)
+
+ALLOWED_IMPORTS = frozenset(
+    {
+        "math", "cmath", "decimal", "fractions", "statistics", "random", "datetime", "calendar", "time",
+        "re", "string", "textwrap", "unicodedata", "itertools", "functools", "operator", "collections",
+        "heapq", "bisect", "json", "csv", "io",
+    }
+)  # fmt: skip
+# Builtins that reach files, processes, the interpreter or other objects' internals.
+FORBIDDEN_NAMES = frozenset(
+    {
+        "open", "exec", "eval", "compile", "__import__", "input", "breakpoint", "globals", "locals", "vars",
+        "getattr", "setattr", "delattr", "help", "exit", "quit", "memoryview", "__builtins__", "__loader__",
+        "__spec__",
+    }
+)  # fmt: skip
+TIMEOUT_S = 5.0  # wall clock; CPU is limited to 2 s inside
+MAX_OUTPUT_CHARS = 400
+MAX_PROGRAM_CHARS = 1200
+
+_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """A request's checked answer: the program shown, what it printed, and how many of the
+    programs that ran printed the same (`agree` of `ran`, of `drawn`)."""
+
+    program: str
+    output: str
+    agree: int
+    ran: int
+    drawn: int
+
+
+def render_program(request: Request) -> list[Message]:
+    """The chat messages that ask for a program from the conversation alone (no response in them)."""
+    parts = [INSTRUCTION, "#### Conversation Context ####\n" + render_context(request.messages)]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def program_requests(requests: Sequence[Request], programs: int, seed: int) -> list[GenerationRequest]:
+    """Per request one prompt for all its programs (n = `programs`, one prefill), seeded from
+    the request's content; none when `programs` is 0."""
+    if programs < 1:
+        return []
+    return [
+        GenerationRequest(
+            messages=tuple(render_program(r)),
+            n=programs,
+            seed=planning.derive_seed(planning.request_seed(r, seed), "code-check"),
+        )
+        for r in requests
+    ]
+
+
+def extract_program(text: str) -> str | None:
+    """The first fenced Python block of a draft (None when it has none or it is empty)."""
+    m = _FENCE.search(text)
+    if not m:
+        return None
+    program = m.group(1).strip()
+    return program or None
+
+
+def screen(program: str) -> str | None:
+    """Why `program` is not run (None: it may run): it does not parse, is too long, imports a
+    module outside `ALLOWED_IMPORTS`, names a forbidden builtin or a dunder attribute, prints
+    nothing, or only prints constants (it computes nothing)."""
+    if len(program) > MAX_PROGRAM_CHARS:
+        return f"longer than {MAX_PROGRAM_CHARS} characters"
+    try:
+        tree = ast.parse(program)
+    except SyntaxError as e:
+        return f"does not parse: {e.msg}"
+    prints: list[ast.Call] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            bad = [n for n in names if n.split(".")[0] not in ALLOWED_IMPORTS]
+            if bad or (isinstance(node, ast.ImportFrom) and node.level):
+                return f"imports {', '.join(bad) or 'a relative module'}"
+        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            return f"uses {node.id}"
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            return f"reaches the attribute {node.attr}"
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+            prints.append(node)
+    if not prints:
+        return "prints nothing"
+    if all(all(_constant(a) for a in call.args) for call in prints) and _only_prints(tree):
+        return "prints a constant: it computes nothing"
+    return None
+
+
+def _constant(node: ast.AST) -> bool:
+    """A literal, or an f-string / container made only of literals."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.JoinedStr):
+        return all(isinstance(v, ast.Constant) for v in node.values)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return all(_constant(e) for e in node.elts)
+    return False
+
+
+def _only_prints(tree: ast.Module) -> bool:
+    """The program is nothing but print statements (and imports)."""
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            func = stmt.value.func
+            if isinstance(func, ast.Name) and func.id == "print":
+                continue
+        return False
+    return True
+
+
+def _limits() -> None:  # pragma: no cover - runs in the child process
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CPU, (2, 2))
+    resource.setrlimit(resource.RLIMIT_AS, (512 * 2**20, 512 * 2**20))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run_program(program: str, timeout: float = TIMEOUT_S) -> tuple[bool, str]:
+    """Run a program isolated (`python -I -S`, empty environment, a temporary directory, no stdin,
+    CPU / memory / file-size limits on POSIX, a timeout): (ran without error, its stdout or the
+    reason it failed). Also what `train.checkers` runs a response's code and its tests with."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", program],
+                cwd=tmp,
+                env={"PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8"},
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_limits if os.name == "posix" else None,
+            )
+        except subprocess.TimeoutExpired:
+            return False, f"timed out after {timeout:g} s"
+    if done.returncode < 0:
+        return False, f"killed by signal {-done.returncode} (CPU or memory limit)"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return False, last[:200]
+    out = done.stdout.strip()
+    if not out:
+        return False, "printed nothing"
+    return True, out
+
+
+def check(drafts: Sequence[Completion]) -> CodeCheck | None:
+    """A request's checked answer from its program drafts: each screened and run; the output
+    most of them print (the first drafted on a tie), with the shortest program that printed it;
+    None when no program ran."""
+    outputs: list[tuple[str, str]] = []
+    for draft in drafts:
+        program = None if draft.error else extract_program(draft.text)
+        if program is None or screen(program) is not None:
+            continue
+        ok, out = run_program(program)
+        if ok:
+            outputs.append((_normal(out)[:MAX_OUTPUT_CHARS], program))
+    if not outputs:
+        return None
+    counts = Counter(out for out, _ in outputs)
+    best = max(counts, key=lambda o: (counts[o], -[x for x, _ in outputs].index(o)))
+    program = min((p for o, p in outputs if o == best), key=len)
+    return CodeCheck(program=program, output=best, agree=counts[best], ran=len(outputs), drawn=len(drafts))
+
+
+def _normal(output: str) -> str:
+    """An output as votes count it: trailing spaces gone, a float that is a whole number as an int."""
+    out = "\n".join(line.rstrip() for line in output.strip().splitlines())
+    return re.sub(r"(?<![\d.])(\d+)\.0(?![\d.])", r"\1", out)
+
+
+def render_check(c: CodeCheck) -> str:
+    """The prompt section that shows a checked answer (defanged: the program and its output came
+    from the conversation, which is user text)."""
+    return (
+        "#### Checked by Code ####\n"
+        "Before seeing any response, you wrote this program to compute the answer:\n"
+        f"```python\n{defang(c.program)}\n```\n"
+        f"It printed:\n```\n{defang(c.output)}\n```\n"
+        "Trust this output over any answer worked out in your head: a response whose answer "
+        "disagrees with it is wrong on that point."
+    )
