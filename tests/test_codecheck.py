@@ -172,3 +172,17 @@ def test_the_default_request_shape_is_unchanged_without_code_check():
     fake = PromptFake(program_or_judge())
     GRM(fake).score(Request.make("What is 17*23?", ["401", "391"]), k=2)
     assert len(fake.calls) == 1  # no program call
+
+
+def test_reports_say_how_many_samples_were_code_checked():
+    from rewardscale.bench.runner import parse_stats
+    from rewardscale.verdict_report import verdict_report
+
+    checked = GRM(PromptFake(program_or_judge()), code_check=2).score("What is 17*23?", ["401", "391"], k=2)
+    no_program = PromptFake(program_or_judge("No program."))
+    plain = GRM(no_program, code_check=2).score("Capital of Japan?", ["Kyoto", "Tokyo"], k=2)
+    assert verdict_report([checked, plain]).checked_rate == 0.5
+    assert "code-checked 50.0%" in verdict_report([checked, plain]).summary()
+    assert verdict_report([plain]).checked_rate is None
+    assert parse_stats([checked.samples, plain.samples])["checked_rate"] == 0.5
+    assert "checked_rate" not in parse_stats([plain.samples])

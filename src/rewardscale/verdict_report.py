@@ -23,6 +23,7 @@ class VerdictReport:
     first_position_win_rate: among valid, untied samples with n >= 2, those whose unique top
         score went to the response shown first (an unbiased judge: 1/n on average).
     mean_score_by_position: mean integer score per shown position (n = 2 samples only).
+    checked_rate: samples shown a code-checked answer (`JudgeConfig.code_check`); None when none was.
     """
 
     samples: int
@@ -35,6 +36,7 @@ class VerdictReport:
     expected_first_position_win_rate: float | None
     mean_score_by_position: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    checked_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +50,7 @@ class VerdictReport:
             f"{pct(self.valid_rate)} valid of {self.samples}; ties {pct(self.tie_rate)}"
             + (f" (expected scores {pct(self.tie_rate_expected)})" if self.tie_rate_expected is not None else "")
             + f"; first shown wins {pct(self.first_position_win_rate)}"
+            + (f"; code-checked {pct(self.checked_rate)}" if self.checked_rate is not None else "")
         )
 
 
@@ -78,6 +81,7 @@ def verdict_report(rewards: Iterable[Reward | Sequence[Judgment]]) -> VerdictRep
     exp_untied = [s for s in exp_shown if not _top_shared(s)]
     pairs = [j.shown_scores for j in multi if len(j.shown_scores) == 2]  # type: ignore[arg-type]
     by_pos = [sum(s[p] for s in pairs) / len(pairs) for p in range(2)] if pairs else []  # type: ignore[index]
+    checked = sum(j.checked is not None for j in samples)
     return VerdictReport(
         samples=total,
         verdict_rate_unforced=_rate(own, total) or 0.0,
@@ -89,4 +93,5 @@ def verdict_report(rewards: Iterable[Reward | Sequence[Judgment]]) -> VerdictRep
         expected_first_position_win_rate=_rate(sum(s[0] == max(s) for s in exp_untied), len(exp_untied)),
         mean_score_by_position=by_pos,
         statuses=statuses,
+        checked_rate=_rate(checked, total) if checked else None,
     )

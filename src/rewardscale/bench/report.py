@@ -135,6 +135,15 @@ def markdown(results: dict[str, Any]) -> str:
         "different orders, how often both name the same single best response (a tie is not); then the same "
         "among pairs where both samples have a single best, and that share for a judge picking at random.",
     ]
+    checked = {n: b["parse"]["checked_rate"] for n, b in results["benchmarks"].items() if "checked_rate" in b["parse"]}
+    if checked:
+        lines += [
+            "",
+            "Code checks (`--code-check`): samples shown a checked answer (a program the judge wrote from the "
+            "conversation alone ran and printed it): "
+            + ", ".join(f"{PRETTY.get(n, n)} {pct(r)}%" for n, r in checked.items())
+            + ".",
+        ]
     if results.get("baselines"):
         lines += [
             "",

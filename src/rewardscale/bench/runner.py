@@ -118,16 +118,19 @@ def _seed(*parts: Any) -> int:
 
 
 def parse_stats(judgments: Sequence[Sequence[Judgment]]) -> dict[str, Any]:
-    """Final statuses, abstention rate (no valid verdict after retries) and first-try failure rate."""
+    """Final statuses, abstention rate (no valid verdict after retries), first-try failure rate,
+    and (with code checks) the share of samples shown a checked answer."""
     flat = [j for js in judgments for j in js]
     if not flat:
         return {"samples": 0}
     statuses = Counter(j.status.value for j in flat)
+    checked = sum(j.checked is not None for j in flat)
     return {
         "samples": len(flat),
         "statuses": dict(statuses),
         "abstained_rate": sum(not j.valid for j in flat) / len(flat),
         "first_try_failure_rate": sum(j.attempts > 1 or not j.valid for j in flat) / len(flat),
+        **({"checked_rate": checked / len(flat)} if checked else {}),
     }
 
 
