@@ -7,7 +7,7 @@ import pytest
 
 from rewardscale import GRM
 from rewardscale.backends.base import Capabilities, Completion
-from rewardscale.codecheck import INSTRUCTION, check, extract_program, render_check, run_program, screen
+from rewardscale.codecheck import INSTRUCTION, check, check_all, extract_program, render_check, run_program, screen
 from rewardscale.config import ConfigError, JudgeConfig
 from rewardscale.store import SampleStore
 from rewardscale.types import Request
@@ -103,6 +103,8 @@ def test_check_votes_over_the_programs_that_ran():
     assert (c.output, c.agree, c.ran, c.drawn) == ("252", 2, 3, 6)  # 252.0 and 252.0 count as 252
     assert c.program == "print(10.5 * 24)"  # the shortest that printed it
     assert check([Completion("No program.")]) is None
+    both = check_all([drafts, [Completion("No program.")], drafts[:1]])
+    assert [None if c is None else c.output for c in both] == ["252", None, "252"]
 
 
 def test_the_section_defangs_what_the_conversation_steered():

@@ -25,6 +25,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import plan as planning
@@ -200,15 +201,18 @@ def run_program(program: str, timeout: float = TIMEOUT_S) -> tuple[bool, str]:
 
 
 def check(drafts: Sequence[Completion]) -> CodeCheck | None:
-    """A request's checked answer from its program drafts: each screened and run; the output
-    most of them print (the first drafted on a tie), with the shortest program that printed it;
-    None when no program ran."""
+    """A request's checked answer from its program drafts: each screened and run (a program
+    drafted twice runs once); the output most of them print (the first drafted on a tie), with
+    the shortest program that printed it; None when no program ran."""
+    runs: dict[str, tuple[bool, str]] = {}
     outputs: list[tuple[str, str]] = []
     for draft in drafts:
         program = None if draft.error else extract_program(draft.text)
         if program is None or screen(program) is not None:
             continue
-        ok, out = run_program(program)
+        if program not in runs:
+            runs[program] = run_program(program)
+        ok, out = runs[program]
         if ok:
             outputs.append((_normal(out)[:MAX_OUTPUT_CHARS], program))
     if not outputs:
@@ -217,6 +221,15 @@ def check(drafts: Sequence[Completion]) -> CodeCheck | None:
     best = max(counts, key=lambda o: (counts[o], -[x for x, _ in outputs].index(o)))
     program = min((p for o, p in outputs if o == best), key=len)
     return CodeCheck(program=program, output=best, agree=counts[best], ran=len(outputs), drawn=len(drafts))
+
+
+def check_all(drafts: Sequence[Sequence[Completion]]) -> list[CodeCheck | None]:
+    """`check` for each request's drafts, requests side by side (each program is a process of
+    its own, so a batch uses every core)."""
+    if len(drafts) < 2:
+        return [check(d) for d in drafts]
+    with ThreadPoolExecutor(max_workers=min(len(drafts), os.cpu_count() or 1)) as pool:
+        return list(pool.map(check, drafts))
 
 
 def _normal(output: str) -> str:

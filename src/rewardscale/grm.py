@@ -309,7 +309,7 @@ class GRM:
             return [None] * len(requests), [0] * len(requests)
         with self._phase("checks"):
             drafts = self.backend.generate(jobs, self.config.code_sampling)
-            return [codecheck.check(d) for d in drafts], [sum(c.tokens for c in d) for d in drafts]
+            return codecheck.check_all(drafts), [sum(c.tokens for c in d) for d in drafts]
 
     def _drafts(
         self, requests: Sequence[Request], k: int, checked: Sequence[str | None] | None = None
