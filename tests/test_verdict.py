@@ -11,6 +11,8 @@ from rewardscale.types import Judgment, Request, SampleSpec
 from rewardscale.verdict import (
     VERDICT_PREFIX,
     TokenLogprobs,
+    budget_grammar,
+    budget_verdict,
     can_force,
     expected_scores,
     forcing_prefix,
@@ -268,3 +270,58 @@ def test_forcing_on_a_slotted_backend_draws_slot_sized_groups_with_the_same_resu
     assert len(plain.calls) == 1 and [len(c) for c in slotted.calls] == [4, 4, 2]  # 2 requests x 2 orders
     assert [len(c) for c in slotted.verdict_calls] == [4, 4, 2]
     assert [r.to_dict() for r in grouped] == [r.to_dict() for r in everything]
+
+
+class GrammarFake(ForcingFake):
+    """A forcing fake that also generates under a grammar; its judge scripts the completion the
+    budget grammar would let through."""
+
+    capabilities = Capabilities(verdicts=True, verdict_constraint="grammar", constrained_generation=True)
+
+
+def test_budget_grammar_ends_the_text_at_the_budget_with_a_verdict():
+    g = budget_grammar(2, 40)
+    assert "text{0,39} verdict? | text{40} verdict" in g
+    assert 'verdict ::= "\\\\boxed{" score ", " score "}"' in g
+    assert 'text ::= [^\\\\] | "\\\\" [^b]' in g  # the free text cannot write a box of its own
+    with pytest.raises(ValueError):
+        budget_grammar(2, 0)
+
+
+def test_budget_verdict_labels_a_forced_box_and_leaves_an_own_verdict_alone():
+    assert budget_verdict("Fine.\nScores: \\boxed{9, 2}", 40) == ("Fine.\nScores: \\boxed{9, 2}", False)
+    assert budget_verdict("x" * 40 + "\\boxed{9, 2}", 40) == ("x" * 40 + "\n" + VERDICT_PREFIX + "9, 2}", True)
+    # at the budget even a text that ends in the label counts as forced
+    assert budget_verdict("x" * 32 + "Scores: \\boxed{3, 4}", 40)[1] is True
+    assert budget_verdict("Fine. \\boxed{9, 2}", 40) == ("Fine.\n" + VERDICT_PREFIX + "9, 2}", True)
+    assert budget_verdict("No verdict yet", 40) == ("No verdict yet", False)
+
+
+def test_verdicts_in_slot_come_from_the_sample_s_own_decode():
+    texts = {
+        0: "Specific Criteria: accuracy.\nAnalysis: fine.\nScores: \\boxed{7, 3}",  # its own verdict
+        1: "Specific Criteria: accuracy.\nAnalysis: " + "x" * 400 + "\\boxed{4, 6}",  # forced at 400 chars
+        2: "Specific Criteria: accuracy.\nAnalysis: stopped early",  # no verdict: the verdict pass forces one
+    }
+    backend = GrammarFake(lambda shown, seed, i: texts[i % 3])
+    r = GRM(backend, force_verdict=True, critique_budget=100, verdict_in_slot=True, shuffle=False).score(
+        "q", ["a", "bbbbb"], k=3
+    )
+    (job,) = backend.calls[0]
+    assert job.grammar == budget_grammar(2, 400)
+    assert backend.samplings[0].max_tokens == 1024  # the grammar, not the token limit, ends the critique
+    assert [j.status for j in r.samples] == [Status.OK, Status.FORCED, Status.FORCED]
+    assert r.samples[1].text.endswith("x\n" + VERDICT_PREFIX + "4, 6}") and r.samples[1].scores == (4, 6)
+    assert len(backend.verdict_calls) == 1 and len(backend.verdict_calls[0]) == 1  # only the sample without one
+    assert r.samples[2].note.startswith("forced after no_verdict")
+
+
+def test_verdict_in_slot_settings_are_checked():
+    from rewardscale.config import ConfigError, JudgeConfig
+
+    with pytest.raises(ConfigError, match="needs force_verdict and critique_budget"):
+        JudgeConfig(verdict_in_slot=True, force_verdict=True)
+    with pytest.raises(ConfigError, match="choose one"):
+        JudgeConfig(verdict_in_slot=True, force_verdict=True, critique_budget=8, constrain_format=True)
+    with pytest.raises(ConfigError, match="generates under a grammar"):
+        GRM(ForcingFake(), force_verdict=True, critique_budget=8, verdict_in_slot=True)

@@ -48,3 +48,23 @@ def test_llamacpp_continues_blind_principles():
     for j in r.samples:
         assert j.text.startswith("Specific Criteria: ") and "\n\nAnalysis:" in j.text, j.text
         assert j.principles and j.valid, (j.status, j.text)
+
+
+@pytest.mark.slow
+def test_llamacpp_forces_the_verdict_inside_the_sample_s_own_decode():
+    """verdict_in_slot on the real engine: the budget grammar ends each sample's text at 24 x 4
+    characters with a verdict in the same decode, so no sample needs the second pass."""
+    from rewardscale import models
+
+    backend = LlamaCppBackend(models.model_path(models.FIXTURE_MODEL), parallel=2, ctx_per_slot=2048, threads=2)
+    grm = GRM(
+        backend, sampling=Sampling(max_tokens=256), force_verdict=True, critique_budget=24, verdict_in_slot=True
+    )
+    with grm:
+        r = grm.score("What is 17*23?", ["17*23 = 391.", "17*23 = 401."], k=2)
+    assert grm.phase_seconds["verdicts"] == 0.0  # no second pass
+    for j in r.samples:
+        assert j.valid and j.status in (Status.OK, Status.FORCED), (j.status, j.text)
+        body = j.text[: j.text.rindex("Scores: \\boxed{")].rstrip()
+        assert len(body) <= 24 * 4, j.text
+        assert len(j.scores) == 2 and all(1 <= s <= 10 for s in j.scores)

@@ -25,7 +25,7 @@ from .backends.engine_info import CTX_PER_SLOT
 from .errors import RewardscaleError
 from .principles import PRINCIPLE_MODES
 from .types import Sampling
-from .verdict import VERDICT_CONSTRAINTS, can_constrain_format, can_force
+from .verdict import CHARS_PER_TOKEN, VERDICT_CONSTRAINTS, can_constrain_format, can_force
 
 SCORE_MODES = ("integer", "expected")
 
@@ -59,6 +59,13 @@ class JudgeConfig:
     )
     critique_budget: int | None = help_field(
         "With force_verdict: tokens the generation may take before its verdict is forced.", default=None
+    )
+    verdict_in_slot: bool = help_field(
+        "With force_verdict and critique_budget: generate each sample under a grammar that ends its text at "
+        "the budget (4 characters a token) with a verdict, in the same decode, instead of a second pass that "
+        "prefills the sample again (a sample that stops early without a verdict still gets one); needs a "
+        "backend that generates under a grammar (llamacpp; openai with verdict_constraint grammar).",
+        default=False,
     )
     constrain_format: bool = help_field(
         "Generate every sample under a grammar for the whole three-part format (llamacpp; openai with a "
@@ -110,6 +117,12 @@ class JudgeConfig:
             raise ConfigError(f"code_check must be >= 0 programs, got {self.code_check}")
         if self.code_budget < 1:
             raise ConfigError(f"code_budget must be >= 1 token, got {self.code_budget}")
+        if self.verdict_in_slot and not (self.force_verdict and self.critique_budget is not None):
+            raise ConfigError(
+                "verdict_in_slot forces the verdict at the critique budget: it needs force_verdict and critique_budget"
+            )
+        if self.verdict_in_slot and self.constrain_format:
+            raise ConfigError("verdict_in_slot and constrain_format are two grammars for one generation: choose one")
         if self.constrain_format and self.principles != "joint":
             raise ConfigError("constrain_format generates the whole three-part text; it cannot follow blind principles")
 
@@ -132,6 +145,11 @@ class JudgeConfig:
                 f"principles {self.principles!r} needs a backend that continues an assistant prefix (llamacpp, "
                 f"transformers; openai with verdict_constraint grammar, vllm or sglang); {_name(backend)} cannot"
             )
+        if self.verdict_in_slot and not can_constrain_format(backend):
+            raise ConfigError(
+                f"verdict_in_slot needs a backend that generates under a grammar ({constrained}); "
+                f"{_name(backend)} cannot: drop it (verdicts are then forced in a second pass)"
+            )
         if self.constrain_format and not can_constrain_format(backend):
             raise ConfigError(
                 f"constrain_format needs a backend that generates under a grammar ({constrained}); "
@@ -141,8 +159,9 @@ class JudgeConfig:
     @property
     def generation_sampling(self) -> Sampling:
         """The sampling of the main generation: `critique_budget` caps its tokens when verdicts
-        are forced (what has no verdict by then gets a forced one)."""
-        if self.force_verdict and self.critique_budget is not None:
+        are forced (what has no verdict by then gets a forced one); with `verdict_in_slot` the
+        grammar ends the text at the budget instead, so the token limit stays the sampling's."""
+        if self.force_verdict and self.critique_budget is not None and not self.verdict_in_slot:
             return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.critique_budget))
         return self.sampling
 
@@ -150,6 +169,11 @@ class JudgeConfig:
     def principles_sampling(self) -> Sampling:
         """The sampling of a principles draft: the samples', capped at `principles_budget` tokens."""
         return replace(self.sampling, max_tokens=min(self.sampling.max_tokens, self.principles_budget))
+
+    @property
+    def budget_chars(self) -> int | None:
+        """With `verdict_in_slot`: the characters a sample's text may take before its verdict."""
+        return self.critique_budget * CHARS_PER_TOKEN if self.verdict_in_slot and self.critique_budget else None
 
     @property
     def code_sampling(self) -> Sampling:

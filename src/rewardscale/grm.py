@@ -21,7 +21,7 @@ from .store import SampleStore
 from .stored import StoredBackend
 from .template import parse, render, verdict_start
 from .types import Judgment, Query, Request, Reward, SampleSpec, Sampling, Status
-from .verdict import expected_scores, forcing_prefix, format_grammar
+from .verdict import budget_grammar, budget_verdict, expected_scores, forcing_prefix, format_grammar
 from .vote import k_meta_at, metarm_totals, pick_best, totals, win_probability
 
 ProgressFn = Callable[[int], None]
@@ -418,7 +418,9 @@ class GRM:
                 seed = retry_seed(p.spec, p.attempt)
             else:
                 seed = planning.derive_seed(p.spec.seed, p.spec.slot, "principled") if own else p.spec.seed
-            grammar = format_grammar(requests[p.request].n) if self.constrain_format else None
+            n = requests[p.request].n
+            chars = self.config.budget_chars
+            grammar = format_grammar(n) if self.constrain_format else budget_grammar(n, chars) if chars else None
             jobs.append(GenerationRequest(messages=messages, n=1, seed=seed, grammar=grammar, prefix=prefix))
             members.append([p])
             if key is not None:
@@ -433,9 +435,16 @@ class GRM:
             return Judgment(
                 spec=p.spec, status=Status.BACKEND_ERROR, text="", attempts=p.attempt, note=comp.error, tokens=tokens
             )
-        text = prefix + comp.text
+        own, forced = comp.text, False
+        if self.config.budget_chars:
+            own, forced = budget_verdict(comp.text, self.config.budget_chars)
+        text = prefix + own
         parsed = parse(text, request.n, comp.finish_reason, lenient=self.lenient)
         scores = None if parsed.scores is None else p.spec.to_original(parsed.scores)
+        if forced and parsed.scores is not None:
+            parsed = replace(
+                parsed, status=Status.FORCED, note="verdict forced in the sample's own decode at the budget"
+            )
         return Judgment(
             spec=p.spec,
             status=parsed.status,

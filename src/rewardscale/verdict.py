@@ -74,6 +74,44 @@ def format_grammar(n: int) -> str:
     )
 
 
+CHARS_PER_TOKEN = 4  # measured: ~3.5-4.1 characters per generated token in the judges' critiques
+
+
+def budget_grammar(n: int, chars: int) -> str:
+    """GBNF for a sample whose verdict is forced in the same decode (`JudgeConfig.verdict_in_slot`):
+    free text of at most `chars` characters, then `\\boxed{` and n integers 1..10 and `}`; the
+    text may end earlier, with its own verdict or with none (a verdict pass then forces one), but
+    at `chars` characters only the verdict may follow. The free text cannot hold `\\b`, so the
+    only box in it is the verdict's (`budget_verdict` reads which way it ended)."""
+    if chars < 1:
+        raise ValueError(f"chars must be >= 1, got {chars}")
+    return (
+        f"root ::= text{{0,{chars - 1}}} verdict? | text{{{chars}}} verdict\n"
+        f'verdict ::= "\\\\boxed{{" {_scores(n, _literal(", "))}\n'
+        'text ::= [^\\\\] | "\\\\" [^b]\n'
+        f"{SCORE_RULE}"
+    )
+
+
+_BOX_AT_END = re.compile(r"\\boxed\{[^{}]*\}$")
+_LABEL_BEFORE = re.compile(r"Scores\s*:\s*$", re.IGNORECASE)
+
+
+def budget_verdict(text: str, chars: int) -> tuple[str, bool]:
+    """A `budget_grammar` completion as the parser reads it, and whether its verdict was forced:
+    a verdict that came at the budget, or without the `Scores:` label, gets the label the
+    verdict pass would have written (`\\nScores: `) and counts as forced; a text without a
+    verdict comes back as it is (not forced: the verdict pass forces it)."""
+    box = _BOX_AT_END.search(text)
+    if box is None:
+        return text, False
+    body = text[: box.start()]
+    if len(body) < chars and _LABEL_BEFORE.search(body):
+        return text, False
+    scores = box.group(0)[len("\\boxed{") :]
+    return f"{_LABEL_BEFORE.sub('', body).rstrip()}\n{VERDICT_PREFIX}{scores}", True
+
+
 def verdict_regex(n: int) -> str:
     """The same language as `verdict_grammar(n)`, as a regex (vLLM / SGLang structured outputs)."""
     if n < 1:
