@@ -10,6 +10,11 @@ llama.cpp's later tasks do not find the prompt in the children's slots
 (`benchmarks/child_slots.py`), so each of them prefilled the prompt again.
 
     python benchmarks/sample_layout.py --pairs 4 --baseline eeac7bb --out benchmarks/results/sample_layout.json
+
+`--in-slot` instead runs this code twice, forced verdicts in a second pass against forced in the
+sample's own decode under the budget grammar (`JudgeConfig.verdict_in_slot`):
+
+    python benchmarks/sample_layout.py --pairs 4 --in-slot --out benchmarks/results/verdict_in_slot.json
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ def worker(args: argparse.Namespace) -> None:
         max_retries=1,
         force_verdict=True,
         critique_budget=192,
+        **({"verdict_in_slot": True} if args.in_slot else {}),
     )
     start = time.perf_counter()
     rewards = grm.score_batch(reqs, k=args.k)
@@ -55,6 +61,7 @@ def worker(args: argparse.Namespace) -> None:
     tokens = sum(s.tokens for r in rewards for s in r.samples)
     phases = {name: round(t, 1) for name, t in grm.phase_seconds.items()}
     forced = sum(s.status.value == "forced" for r in rewards for s in r.samples)
+    passes = sum(s.note.startswith("forced after") for r in rewards for s in r.samples)
     grm.close()
     print(
         json.dumps(
@@ -64,6 +71,7 @@ def worker(args: argparse.Namespace) -> None:
                 "forcing_share": round(phases["verdicts"] / wall, 4),
                 "samples": sum(len(r.samples) for r in rewards),
                 "forced": forced,
+                "forced_in_a_second_pass": passes,
                 "tokens": tokens,
                 "tokens_per_s": round(tokens / wall, 2),
                 "expected_right": round(sum(r.win_prob[0] for r in rewards), 2),
@@ -73,7 +81,7 @@ def worker(args: argparse.Namespace) -> None:
     )
 
 
-def run(src: Path, args: argparse.Namespace) -> dict:
+def run(src: Path, args: argparse.Namespace, in_slot: bool = False) -> dict:
     cmd = [
         sys.executable,
         __file__,
@@ -86,6 +94,7 @@ def run(src: Path, args: argparse.Namespace) -> dict:
         str(args.parallel),
         "--model",
         args.model,
+        *(["--in-slot"] if in_slot else []),
     ]
     out = subprocess.run(cmd, env=env_for(src), capture_output=True, text=True, check=True, timeout=3600)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -98,21 +107,33 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=8)
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--baseline", default="eeac7bb", help="a git revision whose code runs first")
+    ap.add_argument("--in-slot", action="store_true", help="verdict pass vs in-slot verdicts")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
     result: dict = {"pairs": args.pairs, "k": args.k, "parallel": args.parallel, "model": args.model}
+    if args.in_slot:
+        result["verdict pass"] = base = run(ROOT / "src", args)
+        print("verdict pass", json.dumps(base), flush=True)
+        result["verdict in slot"] = this = run(ROOT / "src", args, in_slot=True)
+        print("verdict in slot", json.dumps(this), flush=True)
+        result["wall_in_slot_vs_pass"] = round(this["seconds"] / base["seconds"], 3)
+        return report(result, args.out)
     with tempfile.TemporaryDirectory() as tmp:
         result[f"baseline {args.baseline}"] = base = run(extract_src(args.baseline, Path(tmp)), args)
         print("baseline", json.dumps(base), flush=True)
         result["this code"] = this = run(ROOT / "src", args)
         print("this code", json.dumps(this), flush=True)
     result["wall_vs_baseline"] = round(this["seconds"] / base["seconds"], 3)
+    report(result, args.out)
+
+
+def report(result: dict, out: Path | None) -> None:
     print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if out:
+        out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
