@@ -144,7 +144,7 @@ def test_the_wall_time_of_forcing_is_its_own_phase(tmp_path):
     grm = GRM(SlowVerdicts(rambler), force_verdict=True)
     res = run_bench(grm, ["rewardbench"], [str(DATA / "rewardbench.jsonl")], [1, 2], tmp_path)
     phases = res["timing"]["seconds_by_phase"]
-    assert set(phases) == {"drafts", "samples", "verdicts"} and phases["drafts"] == 0
+    assert set(phases) == {"checks", "drafts", "samples", "verdicts"} and phases["drafts"] == phases["checks"] == 0
     # one verdict call per request (the whole sample batch is forced together): at least 0.2 s
     assert 0.2 <= phases["verdicts"] <= res["timing"]["seconds"]
     assert phases["verdicts"] > phases["samples"]

@@ -22,7 +22,7 @@ from ..types import Judgment
 class Timing:
     """What this run's sampling took: wall seconds, and the tokens and samples it generated in
     that time (not those served from the store). `metarm_seconds_per_sample`: meta RM scoring.
-    `phases`: wall seconds of each generation phase (`GRM.phase_seconds`: drafts, samples,
+    `phases`: wall seconds of each generation phase (`GRM.phase_seconds`: code checks, drafts, samples,
     verdicts), so the share of forcing in the wall time is read off, not guessed."""
 
     seconds: float
