@@ -63,7 +63,10 @@ def test_screen_refuses_what_reaches_outside_and_what_computes_nothing():
     assert "reaches the attribute __" in screen("print((1).__class__.__base__)")
     assert "computes nothing" in screen('print("Tokyo")')
     assert "computes nothing" in screen("print(9)")
-    assert screen("x = 3\ny = 4\nprint(x)") is None
+    assert "computes nothing" in screen('capital = "Tokyo"\nprint(capital)')  # recalled, not computed
+    assert "computes nothing" in screen("x = 3\ny = 4\nprint(x)")
+    assert screen("word = 'blanket'\nprint(word[::-1])") is None
+    assert screen("print(sum(1 for c in 'cabinet' if c == 'c'))") is None
     assert "prints nothing" in screen("x = 17 * 23")
     assert "does not parse" in screen("print(17 *")
 
@@ -103,6 +106,7 @@ def test_check_votes_over_the_programs_that_ran():
     assert (c.output, c.agree, c.ran, c.drawn) == ("252", 2, 3, 6)  # 252.0 and 252.0 count as 252
     assert c.program == "print(10.5 * 24)"  # the shortest that printed it
     assert check([Completion("No program.")]) is None
+    assert check([Completion("```python\nprint('word ' * 100)\n```")]) is None  # a text, not an answer
     both = check_all([drafts, [Completion("No program.")], drafts[:1]])
     assert [None if c is None else c.output for c in both] == ["252", None, "252"]
 

@@ -57,9 +57,7 @@ def test_llamacpp_forces_the_verdict_inside_the_sample_s_own_decode():
     from rewardscale import models
 
     backend = LlamaCppBackend(models.model_path(models.FIXTURE_MODEL), parallel=2, ctx_per_slot=2048, threads=2)
-    grm = GRM(
-        backend, sampling=Sampling(max_tokens=256), force_verdict=True, critique_budget=24, verdict_in_slot=True
-    )
+    grm = GRM(backend, sampling=Sampling(max_tokens=256), force_verdict=True, critique_budget=24, verdict_in_slot=True)
     with grm:
         r = grm.score("What is 17*23?", ["17*23 = 391.", "17*23 = 401."], k=2)
     assert grm.phase_seconds["verdicts"] == 0.0  # no second pass

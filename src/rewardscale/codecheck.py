@@ -58,7 +58,7 @@ FORBIDDEN_NAMES = frozenset(
     }
 )  # fmt: skip
 TIMEOUT_S = 5.0  # wall clock; CPU is limited to 2 s inside
-MAX_OUTPUT_CHARS = 400
+MAX_OUTPUT_CHARS = 200  # a longer output is a text the program wrote, not an answer it computed
 MAX_PROGRAM_CHARS = 1200
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
@@ -108,8 +108,8 @@ def extract_program(text: str) -> str | None:
 
 def screen(program: str) -> str | None:
     """Why `program` is not run (None: it may run): it does not parse, is too long, imports a
-    module outside `ALLOWED_IMPORTS`, names a forbidden builtin or a dunder attribute, prints
-    nothing, or only prints constants (it computes nothing)."""
+    module outside `ALLOWED_IMPORTS`, names a forbidden builtin or a `_` attribute, prints
+    nothing, or computes nothing (`_computes`: `x = "Tokyo"; print(x)` recalls an answer)."""
     if len(program) > MAX_PROGRAM_CHARS:
         return f"longer than {MAX_PROGRAM_CHARS} characters"
     try:
@@ -131,33 +131,23 @@ def screen(program: str) -> str | None:
             prints.append(node)
     if not prints:
         return "prints nothing"
-    if all(all(_constant(a) for a in call.args) for call in prints) and _only_prints(tree):
-        return "prints a constant: it computes nothing"
+    if not _computes(tree):
+        return "prints constants: it computes nothing"
     return None
 
 
-def _constant(node: ast.AST) -> bool:
-    """A literal, or an f-string / container made only of literals."""
-    if isinstance(node, ast.Constant):
-        return True
-    if isinstance(node, ast.JoinedStr):
-        return all(isinstance(v, ast.Constant) for v in node.values)
-    if isinstance(node, ast.Tuple | ast.List | ast.Set):
-        return all(_constant(e) for e in node.elts)
+_COMPUTING = (ast.BinOp, ast.BoolOp, ast.Compare, ast.Subscript, ast.comprehension, ast.For, ast.While, ast.Lambda)
+
+
+def _computes(tree: ast.Module) -> bool:
+    """The program does some work: an operator, a comparison, an index, a loop or comprehension,
+    or a call of anything but `print` (a program whose values are all literals only recalls)."""
+    for node in ast.walk(tree):
+        if isinstance(node, _COMPUTING):
+            return True
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id == "print"):
+            return True
     return False
-
-
-def _only_prints(tree: ast.Module) -> bool:
-    """The program is nothing but print statements (and imports)."""
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Import | ast.ImportFrom):
-            continue
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            func = stmt.value.func
-            if isinstance(func, ast.Name) and func.id == "print":
-                continue
-        return False
-    return True
 
 
 def _limits() -> None:  # pragma: no cover - runs in the child process
@@ -202,8 +192,9 @@ def run_program(program: str, timeout: float = TIMEOUT_S) -> tuple[bool, str]:
 
 def check(drafts: Sequence[Completion]) -> CodeCheck | None:
     """A request's checked answer from its program drafts: each screened and run (a program
-    drafted twice runs once); the output most of them print (the first drafted on a tie), with
-    the shortest program that printed it; None when no program ran."""
+    drafted twice runs once; an output over `MAX_OUTPUT_CHARS` is not an answer); the output
+    most of them print (the first drafted on a tie), with the shortest program that printed it;
+    None when no program ran."""
     runs: dict[str, tuple[bool, str]] = {}
     outputs: list[tuple[str, str]] = []
     for draft in drafts:
@@ -213,8 +204,8 @@ def check(drafts: Sequence[Completion]) -> CodeCheck | None:
         if program not in runs:
             runs[program] = run_program(program)
         ok, out = runs[program]
-        if ok:
-            outputs.append((_normal(out)[:MAX_OUTPUT_CHARS], program))
+        if ok and len(out) <= MAX_OUTPUT_CHARS:
+            outputs.append((_normal(out), program))
     if not outputs:
         return None
     counts = Counter(out for out, _ in outputs)

@@ -110,9 +110,11 @@ ADAPTERS: dict[str, EmbeddedAdapter] = {
             size=10_559_200,
             sha256="fc68eccdb0de4448d580771037f9a1c5d49a046f8e0648760af818736942a973",
             card="rewardscale-judge-1.5b.md",
-            # what it was measured with on the dev pairs (model card): criteria drafted from the
-            # query alone, a 96-token critique, then a forced verdict; one redraw
+            # what it was measured with on the dev pairs (model card): four programs computing the
+            # right answer (code-checked answers), criteria drafted from the query alone, a 96-token
+            # critique, then a forced verdict; one redraw
             judge=(
+                ("code_check", 4),
                 ("principles", "blind"),
                 ("force_verdict", True),
                 ("critique_budget", 96),
