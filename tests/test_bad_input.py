@@ -176,3 +176,19 @@ def test_store_errors_name_the_file(tmp_path):
     bad.write_bytes(b"\x00" * 4096)
     with pytest.raises(StoreError, match=r"x\.sqlite.*--no-store"):
         SampleStore(bad)
+
+
+def test_a_single_query_writes_its_reward_to_output(upstream, tmp_path):
+    """-o with --query writes the reward (and its samples) as one JSONL line, as a file's rewards;
+    a -o that is a folder fails before anything is scored."""
+    base = ["score", "-q", "2+2?", "-r", "4", "-r", "five", "--backend", "openai", "--base-url", upstream.url]
+    base += ["--model", "fake", "-k", "2", "--max-retries", "0", "--no-store"]
+    out = tmp_path / "one.jsonl"
+    r = runner.invoke(app, [*base, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["request"]["responses"] == ["4", "five"] and len(row["samples"]) == 2
+    served = sum(upstream.counts.values())
+    r = runner.invoke(app, [*base, "-o", str(tmp_path)])
+    assert r.exit_code == 2 and "is a directory" in r.output
+    assert sum(upstream.counts.values()) == served

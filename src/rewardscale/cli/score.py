@@ -86,7 +86,11 @@ def score(
         help="Score many requests: JSONL, one {query|messages, responses, id?} object a line.",
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="With REQUESTS.jsonl: write rewards JSONL here (atomically); else stdout."
+        None,
+        "--output",
+        "-o",
+        help="Write rewards JSONL here (atomically), one line per request (with --query too, with its samples); "
+        "without it, REQUESTS.jsonl's rewards go to stdout.",
     ),
     store_path: Path | None = typer.Option(
         None,
@@ -146,6 +150,9 @@ def score(
         request = Request.make(query if messages is None else read_messages(messages), response)
     except InvalidRequest as e:
         fail(f"{e} (pass responses with --response/-r, once per response)")
+    problem = None if output is None else output_problem(output)
+    if problem:
+        fail(problem)  # before any scoring: a bad -o costs nothing
     grm = common.build_grm(*configs)
     if store_path is not None and not no_store:
         grm.backend = StoredBackend(grm.backend, open_store(store_path, sys.argv))
@@ -155,6 +162,11 @@ def score(
             reward = grm.score(request, k=k, progress=lambda n: bar.advance(task, n), meta_rm=meta_rm, k_meta=k_meta)
         except BackendError as e:
             fail(str(e))
+    if output is not None:
+        try:
+            write_jsonl_atomic(output, [reward.to_dict(samples=True)])
+        except OSError as e:
+            fail(f"cannot write {output}: {e}")
     if as_json:
         print(json.dumps(reward.to_dict(samples=show_samples), ensure_ascii=False, indent=2))
     else:
