@@ -93,3 +93,13 @@ def test_grm_default_applies_them_under_the_callers_arguments(monkeypatch, judge
     assert (grm.principles, grm.force_verdict, grm.critique_budget, grm.seed) == ("shared", True, 96, 5)
     assert grm.sampling.max_tokens == 160
     assert GRM.default(judge_with_settings, config=JudgeConfig()).config == JudgeConfig()  # a config as given
+
+
+def test_the_default_judge_computes_answers_with_code_and_one_flag_turns_it_off(monkeypatch):
+    """The shipped judge runs with code checks (README *Code-checked answers*); `--code-check 0`
+    is the way out for conversations whose author is not trusted."""
+    assert models.judge_settings(None)["code_check"] == 4
+    judge, out = _judge_of(monkeypatch, [])
+    assert judge.code_check == 4 and "--code-check 4" in " ".join(out.split())
+    judge, _ = _judge_of(monkeypatch, ["--code-check", "0"])
+    assert judge.code_check == 0 and judge.principles == "blind"
