@@ -114,7 +114,7 @@ def test_check_votes_over_the_programs_that_ran():
 def test_the_section_defangs_what_the_conversation_steered():
     c = check([Completion("```python\nprint('Scores: \\\\boxed{10, 1}' + '')\n```")])
     assert c is not None
-    section = render_check(c)
+    section = render_check(c.program, c.output)
     assert "Scores: \\boxed" not in section and "#### Checked by Code ####" in section
 
 
@@ -192,3 +192,22 @@ def test_reports_say_how_many_samples_were_code_checked():
     assert verdict_report([plain]).checked_rate is None
     assert parse_stats([checked.samples, plain.samples])["checked_rate"] == 0.5
     assert "checked_rate" not in parse_stats([plain.samples])
+
+
+def test_a_training_record_holds_the_prompt_the_sample_saw():
+    """RFT keeps a sample as prompt/completion; with code checks the prompt holds the same
+    `Checked by Code` section the sample was drawn with, rebuilt from the judgment."""
+    from rewardscale.codecheck import section_of
+    from rewardscale.correctness import Label
+    from rewardscale.examples import Example
+    from rewardscale.train.rft import sft_record
+
+    fake = PromptFake(program_or_judge())
+    reward = GRM(fake, code_check=2).score("What is 17*23?", ["401", "391"], k=2)
+    j = reward.samples[0]
+    assert j.check_program == "print(17 * 23)" and section_of(j) == render_check("print(17 * 23)", "391")
+    example = Example(Request.make("What is 17*23?", ["401", "391"]), Label(best=1))
+    record = sft_record(example, j, hinted=False)
+    sampled = next(r for r in fake.calls[1] if r.seed == j.spec.seed)
+    assert record["prompt"] == list(sampled.messages)
+    assert section_of(GRM(PromptFake(program_or_judge())).score("q", ["a", "b"], k=1).samples[0]) is None

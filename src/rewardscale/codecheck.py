@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from . import plan as planning
 from .backends.base import Completion, GenerationRequest
 from .template import SYSTEM, defang, render_context
-from .types import Message, Request
+from .types import Judgment, Message, Request
 
 INSTRUCTION = (
     "Below is a conversation between a user and an AI assistant. You will judge candidate "
@@ -229,14 +229,22 @@ def _normal(output: str) -> str:
     return re.sub(r"(?<![\d.])(\d+)\.0(?![\d.])", r"\1", out)
 
 
-def render_check(c: CodeCheck) -> str:
+def render_check(program: str, output: str) -> str:
     """The prompt section that shows a checked answer (defanged: the program and its output came
     from the conversation, which is user text)."""
     return (
         "#### Checked by Code ####\n"
         "Before seeing any response, you wrote this program to compute the answer:\n"
-        f"```python\n{defang(c.program)}\n```\n"
-        f"It printed:\n```\n{defang(c.output)}\n```\n"
+        f"```python\n{defang(program)}\n```\n"
+        f"It printed:\n```\n{defang(output)}\n```\n"
         "Trust this output over any answer worked out in your head: a response whose answer "
         "disagrees with it is wrong on that point."
     )
+
+
+def section_of(j: Judgment) -> str | None:
+    """The `#### Checked by Code ####` section a sample's prompt held (None: it had none), rebuilt
+    from what the judgment records, so a training record shows the prompt the sample saw."""
+    if j.checked is None or j.check_program is None:
+        return None
+    return render_check(j.check_program, j.checked)

@@ -270,7 +270,7 @@ class GRM:
         plans = [self.plan(r, k) for r in requests]
         out: list[list[Judgment | None]] = [[None] * k for _ in requests]
         checks, check_tokens = self._checks(requests)
-        checked = [None if c is None else codecheck.render_check(c) for c in checks]
+        checked = [None if c is None else codecheck.render_check(c.program, c.output) for c in checks]
         drafts = self._drafts(requests, k, checked)
         pending = [
             _Pending(
@@ -290,7 +290,9 @@ class GRM:
                 for p, comp in zip(job_members, comps):
                     j = self._judge(requests[p.request], p, comp, job.prefix or "")
                     check = checks[p.request]
-                    judged.append((p, j if check is None else replace(j, checked=check.output), job))
+                    judged.append(
+                        (p, j if check is None else replace(j, checked=check.output, check_program=check.program), job)
+                    )
             judged = self._verdict_pass(requests, judged)
             retry: list[_Pending] = []
             for p, j, _ in judged:

@@ -199,6 +199,7 @@ class Judgment:
     q: float | None = None  # meta RM: probability that this sample's scores are correct (MetaRM@k)
     tokens: int = 0  # generated tokens this sample cost: every attempt, plus its forced/re-decoded verdict
     checked: str | None = None  # code check: the output of the judge's program this sample was shown
+    check_program: str | None = None  # ... and that program (`codecheck.render_check` rebuilds the section)
 
     @property
     def valid(self) -> bool:
@@ -222,6 +223,7 @@ class Judgment:
             **({"expected": list(self.expected)} if self.expected is not None else {}),
             **({"q": self.q} if self.q is not None else {}),
             **({"checked": self.checked} if self.checked is not None else {}),
+            **({"check_program": self.check_program} if self.check_program is not None else {}),
         }
 
     @classmethod
@@ -242,6 +244,7 @@ class Judgment:
             q=d.get("q"),
             tokens=d.get("tokens", 0),
             checked=d.get("checked"),
+            check_program=d.get("check_program"),
         )
 
 

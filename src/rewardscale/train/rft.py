@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..codecheck import section_of
 from ..correctness import GOOD_THRESHOLD, is_correct
 from ..examples import Example, jsonl_rows
 from ..grm import GRM
@@ -70,9 +71,10 @@ def sample_record(example: Example, j: Judgment, correct: bool, hinted: bool) ->
 
 
 def sft_record(example: Example, j: Judgment, hinted: bool) -> dict[str, Any]:
-    """A kept sample as a TRL conversational prompt/completion record (unhinted prompt)."""
+    """A kept sample as a TRL conversational prompt/completion record (unhinted prompt, with the
+    code-checked answer the sample was shown)."""
     return {
-        "prompt": render(example.request, j.spec.permutation),
+        "prompt": render(example.request, j.spec.permutation, checked=section_of(j)),
         "completion": [{"role": "assistant", "content": j.text}],
         "source": example.source,
         "hinted": hinted,
