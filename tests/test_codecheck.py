@@ -61,6 +61,11 @@ def test_screen_refuses_what_reaches_outside_and_what_computes_nothing():
     assert "uses eval" in screen("print(eval('1+1'))")
     assert "uses __import__" in screen("print(__import__('os').getcwd())")
     assert "reaches the attribute __" in screen("print((1).__class__.__base__)")
+    # no way to read a local file into the prompt: io.open, operator.attrgetter("__...") and friends
+    assert "imports io" in screen("import io\nprint(io.open('/etc/passwd').read())")
+    assert "imports operator" in screen("import operator\nprint(operator.attrgetter('x')(1))")
+    assert "reaches the attribute open" in screen("import json\nprint(json.open('/etc/passwd'))")
+    assert "dunder in a string" in screen("print(type(1).mro()[0].x if '__class__' else 1)")
     assert "computes nothing" in screen('print("Tokyo")')
     assert "computes nothing" in screen("print(9)")
     assert "computes nothing" in screen('capital = "Tokyo"\nprint(capital)')  # recalled, not computed

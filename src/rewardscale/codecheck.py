@@ -45,11 +45,13 @@ INSTRUCTION = (
 ALLOWED_IMPORTS = frozenset(
     {
         "math", "cmath", "decimal", "fractions", "statistics", "random", "datetime", "calendar", "time",
-        "re", "string", "textwrap", "unicodedata", "itertools", "functools", "operator", "collections",
-        "heapq", "bisect", "json", "csv", "io",
+        "re", "string", "textwrap", "unicodedata", "itertools", "functools", "collections",
+        "heapq", "bisect", "json", "csv",
     }
 )  # fmt: skip
-# Builtins that reach files, processes, the interpreter or other objects' internals.
+# Builtins that reach files, processes, the interpreter or other objects' internals (refused as
+# names and as attributes; `io` and `operator` are left out of the imports for the same reason:
+# `io.open`, `operator.attrgetter("__...")`).
 FORBIDDEN_NAMES = frozenset(
     {
         "open", "exec", "eval", "compile", "__import__", "input", "breakpoint", "globals", "locals", "vars",
@@ -125,8 +127,10 @@ def screen(program: str) -> str | None:
                 return f"imports {', '.join(bad) or 'a relative module'}"
         elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             return f"uses {node.id}"
-        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+        elif isinstance(node, ast.Attribute) and (node.attr.startswith("_") or node.attr in FORBIDDEN_NAMES):
             return f"reaches the attribute {node.attr}"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:
+            return "names a dunder in a string (reflection)"
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
             prints.append(node)
     if not prints:
