@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from . import plan as planning
 from .backends.base import Completion, GenerationRequest
-from .template import SYSTEM, defang, render_context
+from .template import SYSTEM, context_section, defang
 from .types import Judgment, Message, Request
 
 INSTRUCTION = (
@@ -80,7 +80,7 @@ class CodeCheck:
 
 def render_program(request: Request) -> list[Message]:
     """The chat messages that ask for a program from the conversation alone (no response in them)."""
-    parts = [INSTRUCTION, "#### Conversation Context ####\n" + render_context(request.messages)]
+    parts = [INSTRUCTION, context_section(request.messages)]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from . import plan as planning
 from .backends.base import Completion, GenerationRequest
-from .template import STRUCTURAL, SYSTEM, render_context
+from .template import STRUCTURAL, SYSTEM, context_section
 from .types import Message, Request
 
 PRINCIPLE_MODES = ("joint", "blind", "shared")
@@ -41,7 +41,7 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 def render_principles(request: Request, checked: str | None = None) -> list[Message]:
     """The chat messages that ask for criteria from the conversation alone (no response in them),
     with the request's checked answer (`codecheck.render_check`) when it has one."""
-    context = "#### Conversation Context ####\n" + render_context(request.messages)
+    context = context_section(request.messages)
     parts = [INSTRUCTION, context, *([checked] if checked else []), OUTPUT]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 

@@ -112,6 +112,11 @@ def render_context(messages: Sequence[Message]) -> str:
     return "\n\n".join(f"[{m['role'].capitalize()}]\n{defang(m['content'])}" for m in messages)
 
 
+def context_section(messages: Sequence[Message]) -> str:
+    """The `#### Conversation Context ####` section every judge prompt opens its data with."""
+    return "#### Conversation Context ####\n" + render_context(messages)
+
+
 def render(
     request: Request, permutation: Sequence[int], hint_best: int | None = None, checked: str | None = None
 ) -> list[Message]:
@@ -134,7 +139,7 @@ def render(
     parts = [
         instruction,
         "#### Evaluation Criteria ####\n" + GENERAL_CRITERIA,
-        "#### Conversation Context ####\n" + render_context(request.messages),
+        context_section(request.messages),
         *([checked] if checked else []),
         "#### Responses to be Scored ####\n" + "\n\n".join(blocks),
         "#### Output Format Requirements ####\n" + output,
