@@ -103,3 +103,16 @@ def test_the_default_judge_computes_answers_with_code_and_one_flag_turns_it_off(
     assert judge.code_check == 4 and "--code-check 4" in " ".join(out.split())
     judge, _ = _judge_of(monkeypatch, ["--code-check", "0"])
     assert judge.code_check == 0 and judge.principles == "blind"
+
+
+def test_a_flag_that_needs_a_model_setting_is_valid_with_the_model(monkeypatch):
+    """`--compare-answers` needs code checks and `--verdict-in-slot` a critique budget: the
+    default judge supplies both, so either flag alone works on it; where nothing supplies the
+    setting (a raw model, or the user turned it off) the config's own error is given."""
+    judge, _ = _judge_of(monkeypatch, ["--compare-answers"])
+    assert judge.compare_answers and judge.code_check == 4
+    judge, _ = _judge_of(monkeypatch, ["--verdict-in-slot"])
+    assert judge.verdict_in_slot and judge.critique_budget == 96 and judge.force_verdict
+    for args in (["--compare-answers", "--code-check", "0"], ["--compare-answers", "-m", models.BASE_MODEL]):
+        result = CliRunner().invoke(cli.app, ["score", "-q", "q", "-r", "a", "-r", "b", *args])
+        assert result.exit_code == 2 and "needs code_check >= 1" in result.output

@@ -92,6 +92,11 @@ class JudgeConfig:
         default=0,
     )
     code_budget: int = help_field("Token limit of a code-check program draft.", default=192)
+    compare_answers: bool = help_field(
+        "With code_check: a rule compares each response's final answer with the checked output and the prompt "
+        "states the result (rewardscale.answers), so the judge need not compare numbers itself.",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.sampling, Sampling):
@@ -117,6 +122,8 @@ class JudgeConfig:
             raise ConfigError(f"code_check must be >= 0 programs, got {self.code_check}")
         if self.code_budget < 1:
             raise ConfigError(f"code_budget must be >= 1 token, got {self.code_budget}")
+        if self.compare_answers and self.code_check < 1:
+            raise ConfigError("compare_answers compares responses with a code-checked output: it needs code_check >= 1")
         if self.verdict_in_slot and not (self.force_verdict and self.critique_budget is not None):
             raise ConfigError(
                 "verdict_in_slot forces the verdict at the critique budget: it needs force_verdict and critique_budget"
@@ -145,6 +152,8 @@ class JudgeConfig:
                 f"principles {self.principles!r} needs a backend that continues an assistant prefix (llamacpp, "
                 f"transformers; openai with verdict_constraint grammar, vllm or sglang); {_name(backend)} cannot"
             )
+        if self.compare_answers and self.code_check < 1:
+            raise ConfigError("compare_answers compares responses with a code-checked output: it needs code_check >= 1")
         if self.verdict_in_slot and not can_constrain_format(backend):
             raise ConfigError(
                 f"verdict_in_slot needs a backend that generates under a grammar ({constrained}); "

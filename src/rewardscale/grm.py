@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from . import codecheck
+from . import answers, codecheck
 from . import plan as planning
 from . import principles as blind
 from .backends.base import Backend, Completion, GenerationRequest, capabilities_of
@@ -283,7 +283,8 @@ class GRM:
             for spec in specs
         ]
         while pending:
-            jobs, members = self._jobs(requests, pending, hints, drafts, checked)
+            outputs = [c.output if c is not None and self.config.compare_answers else None for c in checks]
+            jobs, members = self._jobs(requests, pending, hints, drafts, checked, outputs)
             completions = self.generate(jobs, progress)
             judged: list[tuple[_Pending, Judgment, GenerationRequest]] = []
             for job, job_members, comps in zip(jobs, members, completions):
@@ -398,11 +399,14 @@ class GRM:
         hints: Sequence[int | None] | None = None,
         drafts: Sequence[Sequence[Completion]] | None = None,
         checked: Sequence[str | None] | None = None,
+        outputs: Sequence[str | None] | None = None,
     ) -> tuple[list[GenerationRequest], list[list[_Pending]]]:
         """First attempts: one prompt per (request, permutation) with n = its samples (per
         sample when each continues its own blind principles). Retries: one prompt per sample,
         with a seed derived from the attempt. A sample with principles continues them
-        (`GenerationRequest.prefix`); a draft that came back empty leaves its sample joint."""
+        (`GenerationRequest.prefix`); a draft that came back empty leaves its sample joint.
+        `checked`: per request its check section; `outputs`: its checked output when the prompt
+        states how each response compares with it (`JudgeConfig.compare_answers`)."""
         jobs: list[GenerationRequest] = []
         members: list[list[_Pending]] = []
         index: dict[tuple[int, int], int] = {}
@@ -415,7 +419,11 @@ class GRM:
                 continue
             hint = hints[p.request] if hints is not None else None
             section = None if checked is None else checked[p.request]
-            messages = tuple(render(requests[p.request], p.spec.permutation, hint_best=hint, checked=section))
+            output = None if outputs is None else outputs[p.request]
+            compared = answers.comparison_for(requests[p.request], p.spec.permutation, output)
+            messages = tuple(
+                render(requests[p.request], p.spec.permutation, hint_best=hint, checked=section, compared=compared)
+            )
             if p.attempt > 1:
                 seed = retry_seed(p.spec, p.attempt)
             else:

@@ -118,12 +118,17 @@ def context_section(messages: Sequence[Message]) -> str:
 
 
 def render(
-    request: Request, permutation: Sequence[int], hint_best: int | None = None, checked: str | None = None
+    request: Request,
+    permutation: Sequence[int],
+    hint_best: int | None = None,
+    checked: str | None = None,
+    compared: str | None = None,
 ) -> list[Message]:
     """Chat messages for one sample: the responses shown in `permutation` order.
 
     `hint_best` (an ORIGINAL index) appends the hinted-RFT line naming that response's shown
-    position. `checked` (a `codecheck.render_check` section) goes after the conversation.
+    position. `checked` (a `codecheck.render_check` section) goes after the conversation,
+    `compared` (an `answers.render_comparison` section, in shown order) after the responses.
     """
     n = request.n
     if sorted(permutation) != list(range(n)):
@@ -142,6 +147,7 @@ def render(
         context_section(request.messages),
         *([checked] if checked else []),
         "#### Responses to be Scored ####\n" + "\n\n".join(blocks),
+        *([compared] if compared else []),
         "#### Output Format Requirements ####\n" + output,
     ]
     if hint_best is not None:

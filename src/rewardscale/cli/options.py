@@ -35,7 +35,7 @@ from ..metarm.options import MetaRMOptions
 from ..serve.config import ServerConfig
 from ..train.common import TrainOptions
 from ..types import Sampling
-from .common import checked, err
+from .common import checked, err, fail
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,8 @@ def config_flags(
             for name, cls in CONFIG_PARAMS.items():
                 if cls in bases:
                     kwargs[name] = checked(dataclasses.replace, bases[cls], **settings[cls])
+                elif cls is JudgeConfig and picks_model and cls in settings:
+                    kwargs[name] = _judge_config(kwargs["backend_cfg"], settings[cls], derived, ctx)
                 elif cls in settings:
                     kwargs[name] = checked(cls, **settings[cls])
             if picks_model and "judge_cfg" in kwargs:  # a command that picks its model itself applies none
@@ -299,6 +301,41 @@ def config_flags(
     return decorate
 
 
+def _explicit(derived: Sequence[_Field], ctx: typer.Context) -> set[str]:
+    """The judge fields the user set on the command line (their flag's value is not its default)."""
+    return {
+        d.field
+        for d in derived
+        if d.config is JudgeConfig and getattr(ctx.get_parameter_source(d.param.name), "name", "") != "DEFAULT"
+    }
+
+
+def _judge_config(
+    backend: BackendConfig, values: dict[str, Any], derived: Sequence[_Field], ctx: typer.Context | None
+) -> JudgeConfig:
+    """The judge config from its flags' values. A flag that needs another setting the embedded
+    model supplies (`--compare-answers` needs `--code-check`, which the default judge sets)
+    is valid with the model's settings in every flag left at its default, so where the flags
+    alone are not valid, that combination is tried before the flags' own error is given."""
+    try:
+        return JudgeConfig(**values)
+    except ValueError as error:
+        settings = backend.judge_defaults if ctx is not None else {}
+        if not settings:
+            fail(str(error))
+        explicit = _explicit(derived, ctx)
+        merged, sampling = dict(values), {f.name for f in dataclasses.fields(Sampling)}
+        for name, value in settings.items():
+            if name in sampling and name not in explicit:
+                merged["sampling"] = dataclasses.replace(merged["sampling"], **{name: value})
+            elif name not in explicit:
+                merged[name] = value
+        try:
+            return JudgeConfig(**merged)
+        except ValueError:
+            fail(str(error))
+
+
 def _model_defaults(
     backend: BackendConfig, judge: JudgeConfig, derived: Sequence[_Field], ctx: typer.Context | None
 ) -> JudgeConfig:
@@ -308,11 +345,7 @@ def _model_defaults(
     settings = backend.judge_defaults
     if not settings or ctx is None:
         return judge
-    explicit = {
-        d.field
-        for d in derived
-        if d.config is JudgeConfig and getattr(ctx.get_parameter_source(d.param.name), "name", "") != "DEFAULT"
-    }
+    explicit = _explicit(derived, ctx)
     configured = checked(judge.with_model_defaults, settings, explicit)
     applied = {k: v for k, v in settings.items() if k not in explicit and configured.setting(k) == v}
     if applied:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..answers import comparison_for
 from ..codecheck import section_of
 from ..correctness import GOOD_THRESHOLD, is_correct
 from ..examples import Example, jsonl_rows
@@ -70,11 +71,13 @@ def sample_record(example: Example, j: Judgment, correct: bool, hinted: bool) ->
     }
 
 
-def sft_record(example: Example, j: Judgment, hinted: bool) -> dict[str, Any]:
+def sft_record(example: Example, j: Judgment, hinted: bool, compared: bool = False) -> dict[str, Any]:
     """A kept sample as a TRL conversational prompt/completion record (unhinted prompt, with the
-    code-checked answer the sample was shown)."""
+    code-checked answer the sample was shown and, when `compared`, the rule's comparison)."""
+    permutation = j.spec.permutation
+    comparison = comparison_for(example.request, permutation, j.checked) if compared else None
     return {
-        "prompt": render(example.request, j.spec.permutation, checked=section_of(j)),
+        "prompt": render(example.request, permutation, checked=section_of(j), compared=comparison),
         "completion": [{"role": "assistant", "content": j.text}],
         "source": example.source,
         "hinted": hinted,
@@ -99,6 +102,7 @@ def build_rft(
     Requests go to the backend `batch` examples at a time.
     """
     report = RFTReport(examples=len(examples))
+    compared = grm.config.compare_answers
     failed: Counter[str] = Counter()
     kept: list[dict[str, Any]] = []
 
@@ -128,7 +132,7 @@ def build_rft(
             elif good:
                 report.kept_examples += 1
                 report.kept_samples += len(good)
-                kept.extend(sft_record(ex, j, False) for j in good)
+                kept.extend(sft_record(ex, j, False, compared) for j in good)
             elif hinted and ex.label.sole_best is not None:
                 retry.append(ex)
             else:
@@ -144,7 +148,7 @@ def build_rft(
                     report.kept_hinted_examples += 1
                     report.kept_samples += len(good)
                     report.kept_hinted_samples += len(good)
-                    kept.extend(sft_record(ex, j, True) for j in good)
+                    kept.extend(sft_record(ex, j, True, compared) for j in good)
                 else:
                     report.dropped_no_correct += 1
     report.failed_samples = dict(sorted(failed.items()))
