@@ -93,4 +93,4 @@ def test_a_training_record_holds_the_comparison_the_sample_saw():
     j = grm.score("What is 17*23?", ["401", "391"], k=2).samples[0]
     example = Example(Request.make("What is 17*23?", ["401", "391"]), Label(best=1))
     sampled = next(r for r in fake.calls[1] if r.seed == j.spec.seed)
-    assert sft_record(example, j, hinted=False, compared=True)["prompt"] == list(sampled.messages)
+    assert sft_record(example, j, hinted=False, config=grm.config)["prompt"] == list(sampled.messages)

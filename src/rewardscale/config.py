@@ -97,6 +97,12 @@ class JudgeConfig:
         "states the result (rewardscale.answers), so the judge need not compare numbers itself.",
         default=False,
     )
+    form_facts: bool = help_field(
+        "When the user's message asks about the form of the answer (words, sentences, bullet points, "
+        "paragraphs, capital letters, characters, commas, JSON), a rule counts it in each response and the "
+        "prompt states the counts (rewardscale.forms).",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.sampling, Sampling):

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from . import answers, codecheck
+from . import codecheck
 from . import plan as planning
 from . import principles as blind
 from .backends.base import Backend, Completion, GenerationRequest, capabilities_of
 from .config import JudgeConfig
+from .rulefacts import after_responses
 from .store import SampleStore
 from .stored import StoredBackend
 from .template import parse, render, verdict_start
@@ -283,7 +284,7 @@ class GRM:
             for spec in specs
         ]
         while pending:
-            outputs = [c.output if c is not None and self.config.compare_answers else None for c in checks]
+            outputs = [None if c is None else c.output for c in checks]
             jobs, members = self._jobs(requests, pending, hints, drafts, checked, outputs)
             completions = self.generate(jobs, progress)
             judged: list[tuple[_Pending, Judgment, GenerationRequest]] = []
@@ -405,8 +406,8 @@ class GRM:
         sample when each continues its own blind principles). Retries: one prompt per sample,
         with a seed derived from the attempt. A sample with principles continues them
         (`GenerationRequest.prefix`); a draft that came back empty leaves its sample joint.
-        `checked`: per request its check section; `outputs`: its checked output when the prompt
-        states how each response compares with it (`JudgeConfig.compare_answers`)."""
+        `checked`: per request its check section; `outputs`: its checked output (for the rule
+        sections after the responses, `rulefacts.after_responses`)."""
         jobs: list[GenerationRequest] = []
         members: list[list[_Pending]] = []
         index: dict[tuple[int, int], int] = {}
@@ -420,9 +421,9 @@ class GRM:
             hint = hints[p.request] if hints is not None else None
             section = None if checked is None else checked[p.request]
             output = None if outputs is None else outputs[p.request]
-            compared = answers.comparison_for(requests[p.request], p.spec.permutation, output)
+            after = after_responses(requests[p.request], p.spec.permutation, self.config, output)
             messages = tuple(
-                render(requests[p.request], p.spec.permutation, hint_best=hint, checked=section, compared=compared)
+                render(requests[p.request], p.spec.permutation, hint_best=hint, checked=section, after=after)
             )
             if p.attempt > 1:
                 seed = retry_seed(p.spec, p.attempt)

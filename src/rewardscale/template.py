@@ -122,13 +122,13 @@ def render(
     permutation: Sequence[int],
     hint_best: int | None = None,
     checked: str | None = None,
-    compared: str | None = None,
+    after: Sequence[str] = (),
 ) -> list[Message]:
     """Chat messages for one sample: the responses shown in `permutation` order.
 
     `hint_best` (an ORIGINAL index) appends the hinted-RFT line naming that response's shown
     position. `checked` (a `codecheck.render_check` section) goes after the conversation,
-    `compared` (an `answers.render_comparison` section, in shown order) after the responses.
+    `after` (a rule's sections about the shown responses, `rulefacts.after_responses`) after them.
     """
     n = request.n
     if sorted(permutation) != list(range(n)):
@@ -147,7 +147,7 @@ def render(
         context_section(request.messages),
         *([checked] if checked else []),
         "#### Responses to be Scored ####\n" + "\n\n".join(blocks),
-        *([compared] if compared else []),
+        *after,
         "#### Output Format Requirements ####\n" + output,
     ]
     if hint_best is not None:

@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..answers import comparison_for
 from ..codecheck import section_of
+from ..config import JudgeConfig
 from ..correctness import GOOD_THRESHOLD, is_correct
 from ..examples import Example, jsonl_rows
 from ..grm import GRM
+from ..rulefacts import after_responses
 from ..template import render
 from ..types import Judgment
 
@@ -71,13 +72,13 @@ def sample_record(example: Example, j: Judgment, correct: bool, hinted: bool) ->
     }
 
 
-def sft_record(example: Example, j: Judgment, hinted: bool, compared: bool = False) -> dict[str, Any]:
-    """A kept sample as a TRL conversational prompt/completion record (unhinted prompt, with the
-    code-checked answer the sample was shown and, when `compared`, the rule's comparison)."""
+def sft_record(example: Example, j: Judgment, hinted: bool, config: JudgeConfig | None = None) -> dict[str, Any]:
+    """A kept sample as a TRL conversational prompt/completion record: the unhinted prompt the
+    sample saw, with its code-checked answer and the rule sections `config` adds."""
     permutation = j.spec.permutation
-    comparison = comparison_for(example.request, permutation, j.checked) if compared else None
+    after = after_responses(example.request, permutation, config, j.checked) if config else ()
     return {
-        "prompt": render(example.request, permutation, checked=section_of(j), compared=comparison),
+        "prompt": render(example.request, permutation, checked=section_of(j), after=after),
         "completion": [{"role": "assistant", "content": j.text}],
         "source": example.source,
         "hinted": hinted,
@@ -102,7 +103,6 @@ def build_rft(
     Requests go to the backend `batch` examples at a time.
     """
     report = RFTReport(examples=len(examples))
-    compared = grm.config.compare_answers
     failed: Counter[str] = Counter()
     kept: list[dict[str, Any]] = []
 
@@ -132,7 +132,7 @@ def build_rft(
             elif good:
                 report.kept_examples += 1
                 report.kept_samples += len(good)
-                kept.extend(sft_record(ex, j, False, compared) for j in good)
+                kept.extend(sft_record(ex, j, False, grm.config) for j in good)
             elif hinted and ex.label.sole_best is not None:
                 retry.append(ex)
             else:
@@ -148,7 +148,7 @@ def build_rft(
                     report.kept_hinted_examples += 1
                     report.kept_samples += len(good)
                     report.kept_hinted_samples += len(good)
-                    kept.extend(sft_record(ex, j, True, compared) for j in good)
+                    kept.extend(sft_record(ex, j, True, grm.config) for j in good)
                 else:
                     report.dropped_no_correct += 1
     report.failed_samples = dict(sorted(failed.items()))
