@@ -101,8 +101,11 @@ def test_the_default_judge_computes_answers_with_code_and_one_flag_turns_it_off(
     assert models.judge_settings(None)["code_check"] == 4
     judge, out = _judge_of(monkeypatch, [])
     assert judge.code_check == 4 and "--code-check 4" in " ".join(out.split())
-    judge, _ = _judge_of(monkeypatch, ["--code-check", "0"])
+    assert judge.compare_answers and judge.form_facts  # the rules' facts (README *Rule facts*)
+    judge, out = _judge_of(monkeypatch, ["--code-check", "0"])
     assert judge.code_check == 0 and judge.principles == "blind"
+    assert not judge.compare_answers and "--compare-answers" not in out  # nothing to compare with
+    assert judge.form_facts
 
 
 def test_a_flag_that_needs_a_model_setting_is_valid_with_the_model(monkeypatch):

@@ -111,10 +111,13 @@ ADAPTERS: dict[str, EmbeddedAdapter] = {
             sha256="fc68eccdb0de4448d580771037f9a1c5d49a046f8e0648760af818736942a973",
             card="rewardscale-judge-1.5b.md",
             # what it was measured with on the dev pairs (model card): four programs computing the
-            # right answer (code-checked answers), criteria drafted from the query alone, a 96-token
-            # critique, then a forced verdict; one redraw
+            # right answer (code-checked answers) and the rules' facts (each answer compared with
+            # it; the form counts the message asks for), criteria drafted from the query alone, a
+            # 96-token critique, then a forced verdict; one redraw
             judge=(
                 ("code_check", 4),
+                ("compare_answers", True),
+                ("form_facts", True),
                 ("principles", "blind"),
                 ("force_verdict", True),
                 ("critique_budget", 96),
