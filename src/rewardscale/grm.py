@@ -283,8 +283,8 @@ class GRM:
             for ri, specs in enumerate(plans)
             for spec in specs
         ]
+        outputs = [None if c is None else c.output for c in checks]
         while pending:
-            outputs = [None if c is None else c.output for c in checks]
             jobs, members = self._jobs(requests, pending, hints, drafts, checked, outputs)
             completions = self.generate(jobs, progress)
             judged: list[tuple[_Pending, Judgment, GenerationRequest]] = []
