@@ -158,8 +158,6 @@ class JudgeConfig:
                 f"principles {self.principles!r} needs a backend that continues an assistant prefix (llamacpp, "
                 f"transformers; openai with verdict_constraint grammar, vllm or sglang); {_name(backend)} cannot"
             )
-        if self.compare_answers and self.code_check < 1:
-            raise ConfigError("compare_answers compares responses with a code-checked output: it needs code_check >= 1")
         if self.verdict_in_slot and not can_constrain_format(backend):
             raise ConfigError(
                 f"verdict_in_slot needs a backend that generates under a grammar ({constrained}); "
