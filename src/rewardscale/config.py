@@ -103,6 +103,12 @@ class JudgeConfig:
         "prompt states the counts (rewardscale.forms).",
         default=False,
     )
+    decline_facts: bool = help_field(
+        'When a response declines the request ("I can\'t help with that"), the prompt says which responses '
+        "decline, and that declining is right only for requests to harm, deceive, spy or break the law "
+        "(rewardscale.declines).",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.sampling, Sampling):

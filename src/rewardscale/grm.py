@@ -17,7 +17,7 @@ from . import plan as planning
 from . import principles as blind
 from .backends.base import Backend, Completion, GenerationRequest, capabilities_of
 from .config import JudgeConfig
-from .rulefacts import after_responses
+from .rulefacts import after_responses, before_drafts
 from .store import SampleStore
 from .stored import StoredBackend
 from .template import parse, render, verdict_start
@@ -272,7 +272,7 @@ class GRM:
         out: list[list[Judgment | None]] = [[None] * k for _ in requests]
         checks, check_tokens = self._checks(requests)
         checked = [None if c is None else codecheck.render_check(c.program, c.output) for c in checks]
-        drafts = self._drafts(requests, k, checked)
+        drafts = self._drafts(requests, k, before_drafts(requests, self.config, checked))
         pending = [
             _Pending(
                 ri,
@@ -316,12 +316,13 @@ class GRM:
             return codecheck.check_all(drafts), [sum(c.tokens for c in d) for d in drafts]
 
     def _drafts(
-        self, requests: Sequence[Request], k: int, checked: Sequence[str | None] | None = None
+        self, requests: Sequence[Request], k: int, shown: Sequence[str | None] | None = None
     ) -> list[list[Completion]] | None:
         """The principles drafts (`JudgeConfig.principles` blind or shared): per request, its k
-        drafts or its one, written from the conversation alone (and its checked answer); None in
+        drafts or its one, written from the conversation alone (and `shown[i]`: its checked answer,
+        the note that a response declines: `rulefacts.before_drafts`); None in
         joint mode. One request of n drafts each, so the engine prefills each conversation once."""
-        jobs = blind.draft_requests(requests, self.principles, k, self.seed, checked)
+        jobs = blind.draft_requests(requests, self.principles, k, self.seed, shown)
         if not jobs:
             return None
         with self._phase("drafts"):

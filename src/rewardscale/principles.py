@@ -40,7 +40,8 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 
 def render_principles(request: Request, checked: str | None = None) -> list[Message]:
     """The chat messages that ask for criteria from the conversation alone (no response in them),
-    with the request's checked answer (`codecheck.render_check`) when it has one."""
+    with what the rules show a draft (`rulefacts.before_drafts`: the checked answer, the note
+    that some response declines) when there is any."""
     context = context_section(request.messages)
     parts = [INSTRUCTION, context, *([checked] if checked else []), OUTPUT]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
@@ -75,7 +76,7 @@ def draft_requests(
 ) -> list[GenerationRequest]:
     """The draft prompts of a batch: per request one prompt for all its drafts (n = k blind,
     1 shared; one prefill each), seeded from the request's content; none in joint mode.
-    `checked[i]`: request i's checked-answer section, or None."""
+    `checked[i]`: what the rules show request i's drafts (`rulefacts.before_drafts`), or None."""
     n = drafts_per_request(mode, k)
     if not n:
         return []

@@ -19,6 +19,7 @@ from ..config import BackendConfig, JudgeConfig
 from ..metarm.options import MetaRMOptions
 from ..train.common import TrainOptions
 from ..train.data import DataError, load_examples
+from ..train.families import FAMILIES
 from ..train.rl import RL_DEFAULTS
 from ..train.sft import SFT_DEFAULTS
 from . import common
@@ -63,6 +64,9 @@ def data_cmd(
     dev_per_family: int = typer.Option(8, "--dev-per-family", min=1, help="Dev tasks per family."),
     max_tokens: int = typer.Option(160, "--max-tokens", help="Token limit per answer (cut answers are dropped)."),
     parallel: int = typer.Option(16, "--parallel", help="llama.cpp sequences decoded together."),
+    family: list[str] = typer.Option(
+        [], "--family", "-f", help="Task family to build (repeatable; default all): " + ", ".join(FAMILIES) + "."
+    ),
     threads: int | None = THREADS,
     seed: int = SEED,
 ) -> None:
@@ -73,6 +77,9 @@ def data_cmd(
     from ..backends import make_backend
     from ..train.judgedata import build_judge_data
 
+    unknown = sorted(set(family) - set(FAMILIES))
+    if unknown:
+        fail(f"unknown task family {unknown[0]!r}; known: {', '.join(FAMILIES)}")
     out.mkdir(parents=True, exist_ok=True)
     card = None
     opened = []
@@ -86,6 +93,7 @@ def data_cmd(
             dev_per_family,
             max_tokens,
             seed,
+            families=family or None,
         )
     except BackendError as e:
         fail(str(e))

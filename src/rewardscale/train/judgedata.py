@@ -33,16 +33,20 @@ DEV_CODE_FUNCS = frozenset({"factorial", "count_words"})  # dev-only code tasks:
 ANSWER_SYSTEM = "You are a helpful assistant. Answer concisely: give the result with at most a short explanation."
 
 
-def make_split_tasks(train_per_family: int, dev_per_family: int, seed: int = 0) -> tuple[list[Task], list[Task]]:
-    """(train, dev) tasks: different seeds, disjoint prompts, dev code tasks on held-out functions."""
+def make_split_tasks(
+    train_per_family: int, dev_per_family: int, seed: int = 0, families: Sequence[str] | None = None
+) -> tuple[list[Task], list[Task]]:
+    """(train, dev) tasks of `families` (None: all): different seeds, disjoint prompts, dev code
+    tasks on held-out functions."""
+    chosen = list(families) if families else None
     train = [
         t
-        for t in make_tasks(train_per_family, seed=2 * seed + 1)
+        for t in make_tasks(train_per_family, seed=2 * seed + 1, families=chosen)
         if not (t.family == "code" and t.meta["func"] in DEV_CODE_FUNCS)
     ]
     dev = [
         t
-        for t in make_tasks(dev_per_family, seed=2 * seed + 2, exclude={t.prompt for t in train})
+        for t in make_tasks(dev_per_family, seed=2 * seed + 2, families=chosen, exclude={t.prompt for t in train})
         if not (t.family == "code" and t.meta["func"] not in DEV_CODE_FUNCS)
     ]
     return train, dev
@@ -221,10 +225,12 @@ def build_judge_data(
     max_tokens: int = 160,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    families: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The whole build into `out/`: tasks, model responses (resumable), train.jsonl, dev.jsonl and
-    data_card.json. `backends` are (model name, backend, temperatures, answers per temperature)."""
-    train, dev = make_split_tasks(train_per_family, dev_per_family, seed)
+    data_card.json. `backends` are (model name, backend, temperatures, answers per temperature);
+    `families` the task families to build (None: all)."""
+    train, dev = make_split_tasks(train_per_family, dev_per_family, seed, families)
     tasks = [*train, *dev]
     write_jsonl_atomic(out / "tasks.jsonl", [{**t.to_dict(), "split": "train" if t in train else "dev"} for t in tasks])
     responses_path = out / "responses.jsonl"
@@ -233,6 +239,8 @@ def build_judge_data(
     responses = read_jsonl(responses_path)
     graded = grade(tasks, responses, seed)
     card: dict[str, Any] = {"seed": seed, "models": [b[0] for b in backends], "max_tokens": max_tokens}
+    if families:
+        card["families"] = list(families)
     for split, part in (("train", train), ("dev", dev)):
         records = build_records(part, graded, split, seed)
         write_jsonl_atomic(out / f"{split}.jsonl", records)
