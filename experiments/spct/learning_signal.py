@@ -5,7 +5,7 @@ higher score; unparseable = wrong) on held-out pairs, before and after RFT, both
 same transformers backend (bf16) with the same seeds. RFT samples with llama.cpp on the GGUF
 (fast on CPU), then fine-tunes the dequantised model with TRL's SFTTrainer.
 
-    python experiments/spct/signal.py --out /tmp/spct-signal --train 24 --eval 12 --k 4
+    python experiments/spct/learning_signal.py --out /tmp/spct-signal --train 24 --eval 12 --k 4
 
 Writes `signal.json` (figures, sizes, wall times) into --out.
 """
