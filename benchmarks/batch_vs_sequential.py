@@ -5,7 +5,15 @@ Same GRM, same requests, same k and token limit, one loaded model; first all req
 requests one `score` call at a time. Prints generated tokens/s and requests/s for both and the
 ratio. Run on an otherwise idle machine; the numbers are only comparable within one run.
 
+`--warm-slots` measures the steady state of a server instead of a fresh engine: every slot first
+holds some GRM prompt (llama.cpp hands a cached template only to a slot that holds a prompt:
+`benchmarks/prompt_cache_slots.py`), and each arm scores requests of its own (arithmetic pairs,
+so no arm finds the other's prompts cached). Without it, the batched arm runs on empty slots
+(each prefills the whole template) and the sequential arm after it on slots the batched arm
+filled.
+
     python benchmarks/batch_vs_sequential.py --requests 8 -k 2 --max-tokens 96
+    python benchmarks/batch_vs_sequential.py --requests 8 -k 2 --max-tokens 96 --warm-slots
 """
 
 from __future__ import annotations
@@ -33,6 +41,15 @@ PAIRS = [
 ]
 
 
+def arithmetic(count: int, offset: int) -> list[Request]:
+    """`count` different pairs of the same shape (right and wrong product), disjoint by offset."""
+    out = []
+    for i in range(offset, offset + count):
+        a, b = 13 + 7 * i, 21 + 3 * i
+        out.append(Request.make(f"What is {a}*{b}?", [str(a * b), str(a * b + 10)]))
+    return out
+
+
 class Counting:
     """Backend wrapper that counts generated tokens."""
 
@@ -55,13 +72,25 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--warm-slots", action="store_true", help="every slot holds a GRM prompt first (steady state)")
+    ap.add_argument("--out", help="also write the result here (JSON)")
     args = ap.parse_args()
-    requests = [Request.make(q, [a, b]) for q, a, b in (PAIRS * 4)[: args.requests]]
     backend = Counting(make_backend("llamacpp", model=args.model, parallel=args.parallel))
     grm = GRM(backend, sampling=Sampling(max_tokens=args.max_tokens), max_retries=0)
-    grm.score("warm up", ["ok"], k=1)
-    result = {"requests": len(requests), "k": args.k, "max_tokens": args.max_tokens, "parallel": args.parallel}
+    sets = {"batched": [Request.make(q, [a, b]) for q, a, b in (PAIRS * 4)[: args.requests]]}
+    sets["sequential"] = sets["batched"]
+    if args.warm_slots:
+        t = time.perf_counter()
+        GRM(backend, sampling=Sampling(max_tokens=1), max_retries=0).score_batch(arithmetic(args.parallel, 0), k=1)
+        warm_seconds = round(time.perf_counter() - t, 1)
+        sets = {"batched": arithmetic(args.requests, 100), "sequential": arithmetic(args.requests, 200)}
+    result = {"requests": args.requests, "k": args.k, "max_tokens": args.max_tokens, "parallel": args.parallel}
+    if args.warm_slots:
+        result["warm_slots_seconds"] = warm_seconds
+    else:
+        grm.score("warm up", ["ok"], k=1)
     for mode in ("batched", "sequential"):
+        requests = sets[mode]
         backend.tokens = 0
         t = time.perf_counter()
         if mode == "batched":
@@ -81,6 +110,9 @@ def main() -> None:
     result["speedup_tokens_per_s"] = round(b["tokens_per_s"] / s["tokens_per_s"], 2)
     result["speedup_wall"] = round(s["seconds"] / b["seconds"], 2)
     print(json.dumps(result, indent=2))
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
     grm.close()
 
 

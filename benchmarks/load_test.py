@@ -92,12 +92,30 @@ def scrape(url: str) -> dict[str, float]:
     return out
 
 
+def warm_up(url: str, args: argparse.Namespace) -> None:
+    """Outside the measurement: one call (page cache, first-prompt costs), or with `--warm-slots`
+    one GRM request per client at once, questions the clients never ask, so each mode starts in
+    its steady state: batched, every slot a request lands in holds the template (llama.cpp hands a
+    cached prompt only to a slot that holds one: `benchmarks/prompt_cache_slots.py`); unbatched,
+    the slot it reuses does."""
+    if not args.warm_slots:
+        httpx.post(url + "/v1/score", json={"requests": [{"query": "Hi", "responses": ["Hello"]}], "k": 1},
+                   timeout=args.time_limit)  # fmt: skip
+        return
+
+    def one(i: int) -> None:
+        a, b = 13 + 7 * i, 21 + 3 * i
+        body = {"requests": [{"query": f"What is {a}*{b}?", "responses": [str(a * b), str(a * b + 10)]}]}
+        httpx.post(url + "/v1/score", json=body, timeout=args.time_limit)
+
+    with ThreadPoolExecutor(args.clients) as pool:
+        list(pool.map(one, range(args.clients)))
+
+
 def run_mode(args: argparse.Namespace, name: str, max_batch: int, logdir: Path) -> dict:
     proc, url = start_server(args, max_batch, logdir / f"server-{name}.log")
     try:
-        # one warm-up call (page cache, first-prompt costs) outside the measurement
-        httpx.post(url + "/v1/score", json={"requests": [{"query": "Hi", "responses": ["Hello"]}], "k": 1},
-                   timeout=args.time_limit)  # fmt: skip
+        warm_up(url, args)
         before = scrape(url)
         deadline = time.monotonic() + args.time_limit
 
@@ -162,6 +180,7 @@ def main() -> None:
     p.add_argument("--model", default=None, help="embedded model name or GGUF (default: the 1.5B judge)")
     p.add_argument("--time-limit", type=float, default=600, help="seconds per mode")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--warm-slots", action="store_true", help="start each mode in its steady state (see warm_up)")
     args = p.parse_args()
     logdir = Path(tempfile.mkdtemp(prefix="rewardscale-load-"))
     runs = [run_mode(args, "batched", args.max_batch, logdir), run_mode(args, "unbatched", 1, logdir)]
@@ -169,7 +188,8 @@ def main() -> None:
     ratio = batched["throughput_rps"] / unbatched["throughput_rps"] if unbatched["throughput_rps"] else None
     report = {
         "setup": {
-            "model": args.model or "qwen2.5-coder-1.5b-instruct-q4_k_m (embedded default)",
+            "model": args.model or "the embedded default judge (with its judge settings)",
+            "warm_slots": args.warm_slots,
             "clients": args.clients,
             "calls_per_client": args.per_client,
             "k": args.k,
