@@ -1,5 +1,6 @@
 """Load test of `rewardscale serve` on loopback: N concurrent clients, with dynamic batching and
-without (batch size 1), in ONE run on the same model and engine settings.
+without (batch size 1 and one worker: one request at a time), in ONE run on the same model and
+engine settings.
 
 For each mode it starts the real server (a `rewardscale serve` subprocess), waits for /health,
 runs `--clients` threads that each send `--per-client` /v1/score calls one after another (one
@@ -64,6 +65,8 @@ def start_server(args: argparse.Namespace, max_batch: int, log: Path) -> tuple[s
         "--parallel", str(args.parallel), "--max-batch", str(max_batch), "--max-retries", "0",
         "--timeout", str(args.time_limit), "--log-level", "warning",
     ]  # fmt: skip
+    if max_batch == 1:  # no batching: one request at a time (the server's workers would run 4 side by side)
+        cmd += ["--workers", "1"]
     if args.model:
         cmd += ["--model", args.model]
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
