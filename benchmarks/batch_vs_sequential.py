@@ -77,18 +77,16 @@ def main() -> None:
     args = ap.parse_args()
     backend = Counting(make_backend("llamacpp", model=args.model, parallel=args.parallel))
     grm = GRM(backend, sampling=Sampling(max_tokens=args.max_tokens), max_retries=0)
-    sets = {"batched": [Request.make(q, [a, b]) for q, a, b in (PAIRS * 4)[: args.requests]]}
-    sets["sequential"] = sets["batched"]
+    result = {"requests": args.requests, "k": args.k, "max_tokens": args.max_tokens, "parallel": args.parallel}
     if args.warm_slots:
         t = time.perf_counter()
         GRM(backend, sampling=Sampling(max_tokens=1), max_retries=0).score_batch(arithmetic(args.parallel, 0), k=1)
-        warm_seconds = round(time.perf_counter() - t, 1)
+        result["warm_slots_seconds"] = round(time.perf_counter() - t, 1)
         sets = {"batched": arithmetic(args.requests, 100), "sequential": arithmetic(args.requests, 200)}
-    result = {"requests": args.requests, "k": args.k, "max_tokens": args.max_tokens, "parallel": args.parallel}
-    if args.warm_slots:
-        result["warm_slots_seconds"] = warm_seconds
     else:
         grm.score("warm up", ["ok"], k=1)
+        same = [Request.make(q, [a, b]) for q, a, b in (PAIRS * 4)[: args.requests]]
+        sets = {"batched": same, "sequential": same}
     for mode in ("batched", "sequential"):
         requests = sets[mode]
         backend.tokens = 0

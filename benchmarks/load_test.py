@@ -106,13 +106,13 @@ def warm_up(url: str, args: argparse.Namespace) -> None:
                    timeout=args.time_limit)  # fmt: skip
         return
 
-    def one(i: int) -> None:
-        a, b = 13 + 7 * i, 21 + 3 * i
-        body = {"requests": [{"query": f"What is {a}*{b}?", "responses": [str(a * b), str(a * b + 10)]}]}
-        httpx.post(url + "/v1/score", json=body, timeout=args.time_limit)
+    from batch_vs_sequential import arithmetic  # a sibling script: the same warm-up questions
+
+    def one(request) -> None:
+        httpx.post(url + "/v1/score", json={"requests": [request.to_dict()]}, timeout=args.time_limit)
 
     with ThreadPoolExecutor(args.clients) as pool:
-        list(pool.map(one, range(args.clients)))
+        list(pool.map(one, arithmetic(args.clients, 0)))
 
 
 def run_mode(args: argparse.Namespace, name: str, max_batch: int, logdir: Path) -> dict:

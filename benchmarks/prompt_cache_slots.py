@@ -35,7 +35,6 @@ def engine(model: str, slots: int) -> xlc.Server:
     p.model.path = str(models.model_path(model))
     p.n_parallel, p.n_ctx, p.kv_unified, p.warmup = slots, slots * 4096, False, False
     p.cpuparams.n_threads = p.cpuparams_batch.n_threads = 2
-    p.endpoint_metrics = True
     return xlc.Server(p)
 
 
