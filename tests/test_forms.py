@@ -24,6 +24,11 @@ from .test_codecheck import PromptFake
         ("ANSWER IN ALL CAPS", ["capitals", "lowercase"]),
         ("Reply in JSON format.", ["json"]),
         ("Write it without commas.", ["commas"]),
+        ("Write a tweet under 280 characters.", ["characters"]),
+        ("Give it a 12-character title and a character limit note.", ["characters"]),
+        # the cast of a story is not a length
+        ("Write a short story with three characters: a fox, a crow and a dog.", []),
+        ("Write a story with 3 characters.", []),
         # a unit named without a number, or a topic, asks for no count
         ("Write a function count_words(s) that returns the number of words in s.", []),
         ("What is the capital of France?", []),

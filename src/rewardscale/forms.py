@@ -89,6 +89,18 @@ def _counted(unit: str) -> re.Pattern[str]:
     return _asks(rf"\b{_HOW_MANY}[- ]{unit}s?\b|\b{unit} (?:count|limit)\b")
 
 
+# A length in characters names a limit or a number of two digits or more ("under 280 characters",
+# "a 40-character title"); a bare small number is the cast of a story ("with three characters").
+_LIMIT = (
+    r"(?:under|below|over|within|exactly|at most|at least|up to|no more than|fewer than|less than|more than|"
+    r"max(?:imum)?(?: of)?)"
+)
+_CHARACTERS = _asks(
+    rf"\b{_LIMIT} {_HOW_MANY}[- ]characters?\b|\b\d+-characters?\b|\b\d{{2,}} characters?\b"
+    r"|\bcharacter (?:count|limit)\b"
+)
+
+
 FACTS: tuple[Fact, ...] = (
     Fact("words", _counted("word"), lambda t: _count(len(t.split()), "word")),
     Fact("sentences", _counted("sentence"), lambda t: _count(_sentences(t), "sentence")),
@@ -102,7 +114,7 @@ FACTS: tuple[Fact, ...] = (
         _capitals,
     ),
     Fact("lowercase", _asks(r"upper[- ]?case|all caps|all capital"), _lowercase),
-    Fact("characters", _counted("character"), lambda t: _count(len(t), "character")),
+    Fact("characters", _CHARACTERS, lambda t: _count(len(t), "character")),
     Fact("commas", _asks(r"\bcommas\b|\bany comma\b"), lambda t: _count(t.count(","), "comma")),
     Fact("json", re.compile(r"\b(?:in|as|valid|only) JSON\b|\bJSON (?:format|object|only)\b", re.I), _json),
 )
