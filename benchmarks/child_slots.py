@@ -18,9 +18,9 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import xllamacpp as xlc
+from llama_engine import llama_server
 
-from rewardscale import Request, models, template
+from rewardscale import Request, template
 
 
 def main() -> None:
@@ -29,11 +29,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=4, help="children of the fan-out = slots = tasks after it")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    p = xlc.CommonParams()
-    p.model.path = str(models.model_path(args.model))
-    p.n_parallel, p.n_ctx, p.kv_unified, p.warmup = args.n, args.n * 4096, False, False
-    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = 2
-    server = xlc.Server(p)
+    server = llama_server(args.model, args.n)
     messages = template.render(Request.make("What is 17*23?", ["391", "401"]), [0, 1])
 
     def call(n: int, seed: int, max_tokens: int) -> dict:

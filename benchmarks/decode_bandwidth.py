@@ -49,18 +49,12 @@ def decode_speed(tokens: int, threads: int, runs: int) -> tuple[float, int, str]
     """Best decode tokens/s of one sequence (llama.cpp timings), the model's file size, and the
     build's system info."""
     import xllamacpp as xlc
+    from llama_engine import llama_server, model_file
 
     from rewardscale import models
 
-    path = models.model_path(models.BASE_MODEL)
-    p = xlc.CommonParams()
-    p.model.path = str(path)
-    p.n_parallel = 1
-    p.n_ctx = 2048
-    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads
-    p.warmup = False
-    p.verbosity = 0
-    server = xlc.Server(p)
+    path = model_file(models.BASE_MODEL)
+    server = llama_server(models.BASE_MODEL, 1, ctx_per_slot=2048, threads=threads)
     best = 0.0
     for run in range(runs):
         body = {

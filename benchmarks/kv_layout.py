@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import xllamacpp as xlc
+from llama_engine import llama_server, model_file
 
 from rewardscale import Request, models, template
 
@@ -51,11 +51,7 @@ def messages(i: int) -> list[dict]:
 
 
 def measure(model: str, unified: bool, tokens: int, threads: int) -> dict:
-    p = xlc.CommonParams()
-    p.model.path = model
-    p.n_parallel, p.n_ctx, p.kv_unified, p.warmup = SLOTS, SLOTS * 4096, unified, False
-    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads
-    server = xlc.Server(p)
+    server = llama_server(model, SLOTS, unified=unified, threads=threads)
 
     def call(i: int, n: int = 1, max_tokens: int = tokens) -> dict:
         body = {"messages": messages(i), "n": n, "max_tokens": max_tokens, "temperature": 0.5, "seed": i}
@@ -100,7 +96,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    path = args.model if Path(args.model).is_file() else str(models.model_path(args.model))
+    path = str(model_file(args.model))
     result: dict = {"model": Path(path).name, "slots": SLOTS, "tokens": args.tokens, "threads": args.threads}
     for unified in (True, False):
         result["unified" if unified else "per_slot"] = r = measure(path, unified, args.tokens, args.threads)

@@ -22,7 +22,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import xllamacpp as xlc
+from llama_engine import llama_server
 
 from rewardscale import Request, models, template
 
@@ -30,16 +30,8 @@ PAIRS = [(17, 23), (12, 34), (56, 7), (81, 9), (44, 44), (13, 77), (90, 21), (38
 QUESTIONS = [f"What is {a}*{b}?" for a, b in PAIRS]
 
 
-def engine(model: str, slots: int) -> xlc.Server:
-    p = xlc.CommonParams()
-    p.model.path = str(models.model_path(model))
-    p.n_parallel, p.n_ctx, p.kv_unified, p.warmup = slots, slots * 4096, False, False
-    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = 2
-    return xlc.Server(p)
-
-
 def run(model: str, warm: bool) -> dict:
-    server = engine(model, len(QUESTIONS))
+    server = llama_server(model, len(QUESTIONS))
     prompts = [template.render(Request.make(q, ["391", "401"]), [0, 1]) for q in QUESTIONS]
 
     def call(messages: list) -> int:

@@ -43,16 +43,9 @@ def _model_path() -> str:
 def xllamacpp_runner(max_tokens: int, threads: int, k_max: int):
     """Return (run(k, seed) -> (tokens, seconds, prefill seconds, prompt tokens), system_info, close)."""
     import xllamacpp as xlc
+    from llama_engine import llama_server
 
-    p = xlc.CommonParams()
-    p.model.path = _model_path()
-    p.n_parallel = k_max
-    p.n_ctx = k_max * 2048
-    p.kv_unified = True
-    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads
-    p.warmup = False
-    p.verbosity = 0
-    server = xlc.Server(p)
+    server = llama_server(_model_path(), k_max, ctx_per_slot=2048, unified=True, threads=threads)
 
     def run(k: int, seed: int, tokens: int = max_tokens) -> tuple[int, float, float, int]:
         body = {
