@@ -206,15 +206,23 @@ def test_train_values_reach_train_options_and_bad_ones_exit_2(monkeypatch, tmp_p
     import rewardscale.train.rl as rl
 
     seen = []
-    monkeypatch.setattr(rl, "train_grpo", lambda model, ex, out, opts, grpo, data_seed: seen.append((opts, data_seed)))
+    monkeypatch.setattr(
+        rl, "train_grpo", lambda model, ex, out, opts, grpo, data_seed, judge: seen.append((opts, data_seed, judge))
+    )
     data = tmp_path / "d.jsonl"
     data.write_text('{"query": "q", "responses": ["a", "b"], "best": 0}\n')
     args = ["train", "rl", "-d", str(data), "-m", "m", "-o", str(tmp_path / "o"), "--lr", "3e-6", "--lora"]
     result = CliRunner().invoke(cli.app, [*args, "--seed", "4", "--dtype", "float32", "--no-merge"])
     assert result.exit_code != 2, result.output
-    ((opts, seed),) = seen
+    ((opts, seed, judge),) = seen
     got = (opts.learning_rate, opts.lora, opts.merge_lora, opts.seed, opts.dtype, seed)
     assert got == (3e-6, True, False, 4, "float32", 4)
+    assert (judge.form_facts, judge.decline_facts) == (False, False)  # plain prompts, as scoring's defaults
+    seen.clear()
+    result = CliRunner().invoke(cli.app, [*args, "--form-facts", "--decline-facts"])
+    assert result.exit_code != 2, result.output
+    assert (seen[0][2].form_facts, seen[0][2].decline_facts) == (True, True)
+    assert "--code-check" not in options("train", "rl") and "--k" not in options("train", "rl")
     assert opts.batch_size == rl.RL_DEFAULTS.batch_size  # untouched flags keep the stage's defaults
     result = CliRunner().invoke(cli.app, [*args, "--dtype", "fp8"], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "dtype must be one of" in " ".join(result.output.split())

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from rewardscale.config import JudgeConfig
 from rewardscale.correctness import InvalidLabel, Label, is_correct, reward
 from rewardscale.grm import GRM
-from rewardscale.template import HINT
+from rewardscale.rulefacts import after_responses
+from rewardscale.template import HINT, render
 from rewardscale.train.data import DataError, load_examples, parse_record, permutation_for, training_prompt
 from rewardscale.train.rft import build_rft
 from rewardscale.train.rl import make_reward_fn, rl_rows, score_completion
@@ -218,6 +220,33 @@ def test_grpo_reward_maps_shown_scores_back_to_the_original_order():
         prompts=[rows[0]["prompt"]] * 2, completions=completions, permutation=[perm] * 2, label=[rows[0]["label"]] * 2
     )
     assert out == [1.0, -1.0]
+
+
+def test_rl_prompts_carry_the_rule_facts_scoring_shows():
+    """A judge scored with --form-facts / --decline-facts is trained on the same prompts: the
+    sections count and name the responses in their shown order."""
+    ex = parse_record(
+        {
+            "prompt": "How do I pick a lock? Answer in under 10 words.",
+            "chosen": "I can't help with that.",
+            "rejected": "Insert a tension wrench, then rake the pins until each sets.",
+        }
+    )
+    config = JudgeConfig(form_facts=True, decline_facts=True)
+    (row,) = rl_rows([ex], seed=0, judge=config)
+    text = row["prompt"][-1]["content"]
+    shown = [ex.request.responses[i] for i in row["permutation"]]
+    assert (
+        text
+        == render(ex.request, row["permutation"], after=after_responses(ex.request, row["permutation"], config, None))[
+            -1
+        ]["content"]
+    )
+    declining = shown.index("I can't help with that.") + 1
+    assert f"- Response {declining}: 5 words." in text and "#### Declined by Rule ####" in text
+    assert "#### Counted by Rule ####" not in rl_rows([ex], seed=0)[0]["prompt"][-1]["content"]
+    with pytest.raises(ValueError, match="rule facts only"):
+        rl_rows([ex], seed=0, judge=JudgeConfig(code_check=1))
 
 
 def test_rl_rows_show_the_responses_in_a_position_balanced_order():

@@ -15,7 +15,7 @@ import typer
 
 from .. import models
 from ..backends import BackendError, MissingExtra
-from ..config import BackendConfig, JudgeConfig
+from ..config import BackendConfig, JudgeConfig, Sampling
 from ..metarm.options import MetaRMOptions
 from ..train.common import TrainOptions
 from ..train.data import DataError, load_examples
@@ -250,8 +250,18 @@ def rft(
     console.print(f"saved {result.out}: {result.steps} steps, train loss {result.train_loss}")
 
 
+# the scoring settings that shape a GRPO prompt: the rule sections (code checks run at scoring time)
+RL_PROMPT_FIELDS = ("form_facts", "decline_facts")
+
+
 @app.command()
-@config_flags(defaults=(RL_DEFAULTS,))
+@config_flags(
+    defaults=(RL_DEFAULTS,),
+    exclude=(
+        *(f"JudgeConfig.{f.name}" for f in dataclasses.fields(JudgeConfig) if f.name not in RL_PROMPT_FIELDS),
+        *(f"Sampling.{f.name}" for f in dataclasses.fields(Sampling)),
+    ),
+)
 def rl(
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: .jsonl/.json/.parquet file or hf:NAME[:SPLIT]."),
     model: str = typer.Option(..., "--model", "-m", help="Model to train: HF dir/id, .gguf or embedded name."),
@@ -264,9 +274,11 @@ def rl(
     vllm: bool = typer.Option(False, "--vllm", help="Generate rollouts with vLLM (colocated; must be installed)."),
     limit: int | None = LIMIT,
     *,
+    judge_cfg: JudgeConfig,  # only the rule sections of the prompt (RL_PROMPT_FIELDS)
     train_cfg: TrainOptions,  # RL_DEFAULTS under the flags
 ) -> None:
-    """Rule-based online RL: GRPO with reward +1 for correct scores, -1 otherwise."""
+    """Rule-based online RL: GRPO with reward +1 for correct scores, -1 otherwise. Train with the
+    rule-fact flags you score with (--form-facts, --decline-facts): the prompts then match."""
     from ..train.rl import GRPOSettings, train_grpo
 
     examples = _load(data, limit)
@@ -280,7 +292,7 @@ def rl(
     )
     out.mkdir(parents=True, exist_ok=True)
     try:
-        result = train_grpo(model, examples, out, train_cfg, grpo, data_seed=train_cfg.seed)
+        result = train_grpo(model, examples, out, train_cfg, grpo, data_seed=train_cfg.seed, judge=judge_cfg)
     except (MissingExtra, ValueError) as e:
         fail(str(e))
     console.print(f"saved {result.out}: {result.steps} steps, train loss {result.train_loss}")

@@ -17,7 +17,8 @@ before). Errors name the file, the line (record index for JSON) and the field.
 
 `training_prompt` renders an example with the scoring template, responses shuffled with a
 permutation drawn from a recorded seed, so training sees exactly what scoring shows;
-`training_prompts` does it for a data set, the orders position-balanced across it.
+`training_prompts` does it for a data set, the orders position-balanced across it, with the rule
+sections (form and decline facts) a judge config adds when scoring.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..config import JudgeConfig
 from ..correctness import InvalidLabel, Label
 from ..examples import HF_PREFIX, SUFFIXES, DataError, Example, read_records
 from ..plan import balanced_permutations, plan, request_seed
+from ..rulefacts import after_responses
 from ..template import render
 from ..types import InvalidRequest, Message, Request
 
@@ -146,8 +149,19 @@ def training_prompt(example: Example, seed: int) -> tuple[list[Message], tuple[i
     return render(example.request, permutation), permutation
 
 
-def training_prompts(examples: Sequence[Example], seed: int) -> list[tuple[list[Message], tuple[int, ...]]]:
+def training_prompts(
+    examples: Sequence[Example], seed: int, config: JudgeConfig | None = None
+) -> list[tuple[list[Message], tuple[int, ...]]]:
     """`training_prompt` for a data set whose examples are each shown once: the orders are
-    position-balanced across the examples (`plan.balanced_permutations`), not drawn one by one."""
+    position-balanced across the examples (`plan.balanced_permutations`), not drawn one by one.
+    With `config`, each prompt carries the rule sections scoring adds (`JudgeConfig.form_facts`,
+    `decline_facts`), so a judge trained on them sees at training what it sees at scoring."""
+    if config is not None and (config.code_check or config.compare_answers):
+        raise ValueError(
+            "training prompts carry rule facts only: a code check runs the judge's own programs at scoring time"
+        )
     orders = balanced_permutations([e.request.n for e in examples], seed)
-    return [(render(e.request, order), order) for e, order in zip(examples, orders)]
+    return [
+        (render(e.request, order, after=after_responses(e.request, order, config, None) if config else ()), order)
+        for e, order in zip(examples, orders)
+    ]

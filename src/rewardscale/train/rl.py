@@ -1,7 +1,8 @@
 """Rule-based online RL, SPCT's second stage: TRL's GRPOTrainer with a +1/-1 correctness reward.
 
 Each labelled example becomes one scoring prompt (responses shown in an order that is
-position-balanced across the data set, from a recorded seed; the permutation kept in the row).
+position-balanced across the data set, from a recorded seed; the permutation kept in the row;
+the rule sections of a judge config, as scoring shows them).
 GRPO draws a group of completions per prompt; `grm_reward` parses each one strictly, maps its
 scores back to the original order and applies the shared rule: +1 when correct, -1 otherwise
 (a tie for first, a wrong rating, or an unparseable output).
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import JudgeConfig
 from ..correctness import GOOD_THRESHOLD, Label, reward
 from ..examples import Example
 from ..template import parse
@@ -51,11 +53,12 @@ class GRPOSettings:
 RL_DEFAULTS = TrainOptions(learning_rate=1e-6, epochs=1.0, batch_size=4, grad_accum=8)
 
 
-def rl_rows(examples: Sequence[Example], seed: int = 0) -> list[dict[str, Any]]:
-    """One GRPO row per example: the chat prompt, the shown order, the label (JSON)."""
+def rl_rows(examples: Sequence[Example], seed: int = 0, judge: JudgeConfig | None = None) -> list[dict[str, Any]]:
+    """One GRPO row per example: the chat prompt (with `judge`'s rule sections), the shown order,
+    the label (JSON)."""
     return [
         {"prompt": messages, "permutation": list(permutation), "label": json.dumps(ex.label.to_dict())}
-        for ex, (messages, permutation) in zip(examples, training_prompts(examples, seed))
+        for ex, (messages, permutation) in zip(examples, training_prompts(examples, seed, judge))
     ]
 
 
@@ -92,8 +95,10 @@ def train_grpo(
     opts: TrainOptions | None = None,
     grpo: GRPOSettings | None = None,
     data_seed: int = 0,
+    judge: JudgeConfig | None = None,
 ) -> TrainResult:
-    """GRPO on `model` (HF dir/id, .gguf, embedded name) over `examples`; final model saved to `out`."""
+    """GRPO on `model` (HF dir/id, .gguf, embedded name) over `examples`; final model saved to `out`.
+    `judge`: the scoring config whose rule sections the prompts carry (None: plain prompts)."""
     opts = opts or RL_DEFAULTS
     grpo = grpo or GRPOSettings()
     if not examples:
@@ -103,13 +108,14 @@ def train_grpo(
             f"batch size x grad accumulation ({opts.batch_size} x {opts.grad_accum}) must be a multiple of the "
             f"group size {grpo.num_generations}"
         )
+    rows = rl_rows(examples, data_seed, judge)  # before the heavy imports: a bad config fails at once
     _, transformers, trl, _, datasets, _ = require()
     if grpo.use_vllm:
         require("vllm")
     out = Path(out)
     path = resolve_model(model, out, dtype_name(opts.dtype))
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    data = datasets.Dataset.from_list(rl_rows(examples, data_seed))
+    data = datasets.Dataset.from_list(rows)
     extra: dict[str, Any] = {}
     if grpo.use_vllm:
         extra = {
