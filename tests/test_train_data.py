@@ -235,13 +235,10 @@ def test_rl_prompts_carry_the_rule_facts_scoring_shows():
     config = JudgeConfig(form_facts=True, decline_facts=True)
     (row,) = rl_rows([ex], seed=0, judge=config)
     text = row["prompt"][-1]["content"]
-    shown = [ex.request.responses[i] for i in row["permutation"]]
-    assert (
-        text
-        == render(ex.request, row["permutation"], after=after_responses(ex.request, row["permutation"], config, None))[
-            -1
-        ]["content"]
-    )
+    perm = row["permutation"]
+    shown = [ex.request.responses[i] for i in perm]
+    scored = render(ex.request, perm, after=after_responses(ex.request, perm, config, None))  # what scoring shows
+    assert text == scored[-1]["content"]
     declining = shown.index("I can't help with that.") + 1
     assert f"- Response {declining}: 5 words." in text and "#### Declined by Rule ####" in text
     assert "#### Counted by Rule ####" not in rl_rows([ex], seed=0)[0]["prompt"][-1]["content"]
